@@ -1,0 +1,5 @@
+import sys
+
+from kerascnn.cli import main
+
+sys.exit(main())

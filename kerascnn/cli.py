@@ -1,0 +1,175 @@
+"""The `kerascnn` command: list, show and run recipes.
+
+    kerascnn list
+    kerascnn show deep_mnist [--format json|python] [overrides]
+    kerascnn run deep_mnist --epochs 2 [--set optimizer.learning_rate=3e-4] [--data-dir DIR]
+    kerascnn run recipes/deep_mnist.py
+
+Bad input ends in one line on stderr and exit code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what was wrong and where to read more."""
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"kerascnn: error: {message} (see '{self.prog} --help')\n")
+
+
+@contextmanager
+def _quiet_native_logs():
+    """Hides the INFO lines TensorFlow's C++ core prints at import, before any log setting applies.
+
+    They would bury the one-line errors; set KERASCNN_TF_LOGS=1 to see them.
+    """
+    if os.environ.get("KERASCNN_TF_LOGS"):
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("overrides (any recipe field; see 'kerascnn show NAME')")
+    group.add_argument("--epochs", type=int, help="number of epochs")
+    group.add_argument("--batch-size", type=int, help="global batch size")
+    group.add_argument("--learning-rate", type=float, help="optimizer.learning_rate")
+    group.add_argument("--dataset", help="tfds name (mnist, fashion_mnist ...) or mnist_sample")
+    group.add_argument("--data-dir", help="folder of MNIST-format IDX files used instead of tfds")
+    group.add_argument("--augmentation", help="augmentation preset")
+    group.add_argument("--precision", help="float32, mixed_float16 or mixed_bfloat16")
+    group.add_argument("--strategy", help="default or mirrored")
+    group.add_argument("--seed", type=int, help="random seed")
+    group.add_argument("--runs-dir", help="where run directories go (default runs/)")
+    group.add_argument("--export-dir", help="where exports go (default saved_models/)")
+    group.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    group.add_argument("--smoke", action="store_true", help="the seconds-long smoke version")
+    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="set any field, e.g. --set optimizer.schedule=cosine (repeatable)")
+
+
+_FLAG_KEYS = {
+    "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "optimizer.learning_rate",
+    "dataset": "data.name", "data_dir": "data.data_dir", "augmentation": "augmentation",
+    "precision": "precision", "strategy": "strategy", "seed": "seed", "runs_dir": "runs_dir",
+    "export_dir": "export.directory",
+}
+
+
+def _resolve(args):
+    from kerascnn.recipes import parse_assignments, resolve
+
+    overrides = {key: getattr(args, flag) for flag, key in _FLAG_KEYS.items()
+                 if getattr(args, flag) is not None}
+    if args.no_export:
+        overrides["export.enabled"] = False
+    recipe = resolve(args.recipe, overrides, smoke=args.smoke)
+    return resolve(recipe, parse_assignments(args.set), from_text=True)
+
+
+def _list(args) -> None:
+    from kerascnn.registry import augmentations, models, recipes
+
+    for kind, registry in (("recipe", recipes), ("model", models),
+                           ("augmentation", augmentations)):
+        for name in registry:
+            print(f"{kind:<13} {name:<18} {registry.summary(name)}")
+
+
+def _show(args) -> None:
+    from kerascnn.recipes import python_source, to_dict
+    from kerascnn.training.run import check_recipe
+
+    recipe = _resolve(args)
+    check_recipe(recipe)
+    if args.format == "python":
+        print(python_source(recipe), end="")
+    else:
+        print(json.dumps(to_dict(recipe), indent=2))
+
+
+def _run(args) -> None:
+    from kerascnn.training.run import run_recipe
+
+    run_recipe(_resolve(args), verbose=args.verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    commands.add_parser("list", help="list recipes, models and augmentation presets").set_defaults(
+        handler=_list)
+    show = commands.add_parser("show", help="print a resolved recipe")
+    show.add_argument("recipe", help="registered name or path of a .py / .json recipe file")
+    show.add_argument("--format", choices=("json", "python"), default="json")
+    _add_overrides(show)
+    show.set_defaults(handler=_show)
+    run = commands.add_parser("run", help="train a recipe, log it and export the model")
+    run.add_argument("recipe", help="registered name or path of a .py / .json recipe file")
+    run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                     help="Keras verbosity (default: progress bar on a terminal, a line per epoch otherwise)")
+    _add_overrides(run)
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version or not args.command:
+        if not args.version:
+            parser.print_help()
+            return USAGE_ERROR
+        from kerascnn import __version__
+
+        print(__version__)
+        return 0
+    if getattr(args, "verbose", 0) is None:
+        args.verbose = 1 if sys.stdout.isatty() else 2
+    with _quiet_native_logs():
+        import tensorflow_datasets  # noqa: F401
+
+        import tensorflow as tf
+
+        import kerascnn.training.run  # noqa: F401  (TensorFlow, Keras and every registry)
+
+        tf.config.list_physical_devices()  # the failed CUDA probe logs an error on CPU machines
+    from kerascnn.errors import KerasCNNError
+
+    try:
+        args.handler(args)
+    except KerasCNNError as error:
+        print(f"kerascnn: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("kerascnn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

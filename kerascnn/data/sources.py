@@ -1,0 +1,170 @@
+"""Where images come from: tfds by name, a local folder of IDX files, or the bundled MNIST sample.
+
+`load_dataset` resolves a recipe's `DataConfig` to unbatched `tf.data` datasets of (uint8 image, int label)
+plus a `DatasetInfo` that records which data was really used. With no network and no local copy it falls
+back to the bundled real-MNIST sample, unless the recipe forbids it, and says so in `DatasetInfo.note`
+(which the run prints loudly and records).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerascnn.data import idx
+from kerascnn.errors import DataError, UnknownNameError
+from kerascnn.registry import unknown_name_message
+
+BUNDLED_SAMPLE = "mnist_sample"
+BUNDLED_DIR = Path(__file__).resolve().parent / "mnist_sample"
+DATA_DIR_ENV = "KERASCNN_DATA_DIR"
+OFFLINE_ENV = "KERASCNN_OFFLINE"
+TFDS_HOST = ("storage.googleapis.com", 443)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a run was trained and evaluated on, recorded with its results."""
+
+    name: str
+    source: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    num_train: int
+    num_validation: int
+    num_test: int
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """Unbatched datasets of (uint8 image, int64 label); `validation` is None when not validating."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    info: DatasetInfo
+
+
+def load_dataset(config) -> Splits:
+    """Loads the data a recipe's `DataConfig` asks for; see the module docstring for the order."""
+    data_dir = config.data_dir or os.environ.get(DATA_DIR_ENV)
+    if config.name == BUNDLED_SAMPLE:
+        arrays, source = _read_idx_dir(BUNDLED_DIR), f"bundled MNIST sample ({BUNDLED_DIR})"
+        return _from_arrays(config, arrays, source=source, name=config.name)
+    if data_dir:
+        arrays = _read_idx_dir(data_dir)
+        return _from_arrays(config, arrays, source=f"IDX files in {Path(data_dir).resolve()}",
+                            name=config.name)
+    return _from_tfds(config)
+
+
+def network_reachable(address=TFDS_HOST, timeout: float = 3.0) -> bool:
+    """Whether tfds could download now; answers within `timeout` seconds instead of tfds' minutes of retries."""
+    if os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _read_idx_dir(directory) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    files = idx.find_split_files(directory)
+    return {split: idx.read_split(*paths) for split, paths in files.items()}
+
+
+def _from_tfds(config) -> Splits:
+    import tensorflow_datasets as tfds
+
+    known = tfds.list_builders(with_community_datasets=False)
+    if config.name not in known:
+        raise UnknownNameError(
+            unknown_name_message("dataset", config.name, [*known, BUNDLED_SAMPLE])
+        )
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)  # tfds warns of a missing dataset_info.json when not prepared
+    try:
+        builder = tfds.builder(config.name)
+        prepared = builder.is_prepared()
+    finally:
+        absl_logger.setLevel(level)
+    if not prepared:
+        if not network_reachable():
+            return _fall_back(config, reason="there is no network and no prepared tfds copy")
+        builder.download_and_prepare()
+    if "image" not in builder.info.features or "label" not in builder.info.features:
+        raise DataError(
+            f"tfds dataset {config.name!r} has no 'image' and 'label' features; "
+            "kerascnn classifiers need an image classification dataset"
+        )
+    train_raw, test_raw = builder.as_dataset(split=["train", "test"], as_supervised=True)
+    shape = tuple(builder.info.features["image"].shape)
+    if None in shape:
+        raise DataError(
+            f"tfds dataset {config.name!r} has images of varying size {shape}; "
+            "kerascnn needs fixed-size images for now"
+        )
+    info = dict(
+        name=config.name,
+        source=f"tfds {config.name} {builder.info.version} ({builder.data_dir})",
+        image_shape=shape,
+        num_classes=builder.info.features["label"].num_classes,
+    )
+    sizes = {split: builder.info.splits[split].num_examples for split in ("train", "test")}
+    return _split(config, train_raw, test_raw, sizes, **info)
+
+
+def _fall_back(config, *, reason: str) -> Splits:
+    if not config.offline_fallback:
+        raise DataError(
+            f"cannot load {config.name!r}: {reason}; pass --data-dir DIR with the IDX files, "
+            f"prepare it with tfds where there is network, or use --dataset {BUNDLED_SAMPLE}"
+        )
+    note = (
+        f"tfds cannot load {config.name!r}: {reason}. Using the bundled MNIST sample "
+        "(6,000 train / 2,000 test images) instead: results are NOT comparable with full-data "
+        "figures. For the full data pass --data-dir DIR (the four IDX files) or run with network."
+    )
+    arrays = _read_idx_dir(BUNDLED_DIR)
+    return _from_arrays(config, arrays, source=f"bundled MNIST sample ({BUNDLED_DIR})",
+                        name=BUNDLED_SAMPLE, note=note)
+
+
+def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> Splits:
+    (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
+    return _split(
+        config,
+        tf.data.Dataset.from_tensor_slices((train_x, train_y)),
+        tf.data.Dataset.from_tensor_slices((test_x, test_y)),
+        {"train": len(train_x), "test": len(test_x)},
+        name=name,
+        source=source,
+        image_shape=tuple(int(d) for d in train_x.shape[1:]),
+        num_classes=int(max(train_y.max(), test_y.max())) + 1,
+        note=note,
+    )
+
+
+def _split(config, train, test, sizes, **info) -> Splits:
+    """Applies the recipe's limits and validation choice to the raw train and test datasets."""
+    num_train = min(sizes["train"], config.train_limit or sizes["train"])
+    num_test = min(sizes["test"], config.test_limit or sizes["test"])
+    train, test = train.take(num_train), test.take(num_test)
+    validation, num_validation = None, 0
+    if config.validation == "test":
+        validation, num_validation = test, num_test
+    elif config.validation == "holdout":
+        num_validation = max(1, int(round(num_train * config.holdout_fraction)))
+        num_train -= num_validation
+        validation, train = train.skip(num_train), train.take(num_train)
+    info = DatasetInfo(num_train=num_train, num_validation=num_validation, num_test=num_test, **info)
+    return Splits(train=train, validation=validation, test=test, info=info)

@@ -1,0 +1,40 @@
+"""Model builders, one file per family, all registered in `kerascnn.registry.models`."""
+
+from __future__ import annotations
+
+import keras
+
+from kerascnn.models import deep_cnn  # noqa: F401  (registers its builders)
+from kerascnn.registry import models
+
+
+def create_model(name: str, **kwargs) -> keras.Model:
+    """Builds the registered model `name`; `kwargs` go to its keras.applications-style builder."""
+    return models.get(name)(**kwargs)
+
+
+def list_models() -> list[str]:
+    """The names of all registered models."""
+    return models.names()
+
+
+# Set by the run from the data (or fixed for a classifier); a recipe may not pass them.
+RUN_ARGUMENTS = ("include_top", "input_tensor", "input_shape", "classes", "name")
+
+
+def check_recipe_arguments(name: str, args: dict) -> None:
+    """Rejects `model.args` keys the builder `name` does not take, naming the ones it does."""
+    import difflib
+    import inspect
+
+    from kerascnn.errors import RecipeError
+
+    parameters = [p for p in inspect.signature(models.get(name)).parameters if p not in RUN_ARGUMENTS]
+    for key in args:
+        if key in RUN_ARGUMENTS:
+            raise RecipeError(f"model.args.{key} is set by the run from the data; remove it")
+        if key not in parameters:
+            close = difflib.get_close_matches(key, parameters, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise RecipeError(f"unknown recipe key 'model.args.{key}' for model {name!r}; {hint}"
+                              f"it takes: {', '.join(parameters)}")

@@ -1,0 +1,95 @@
+"""What every builder does the same way: check its arguments, make its input, add its head, load weights.
+
+Builders follow keras.applications: validate arguments, make the input, stack blocks, add the head, return
+`keras.Model(inputs, outputs, name=name)`, load weights.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from kerascnn.errors import KerasCNNError
+
+
+def check_arguments(*, name, include_top, weights, pooling, classes) -> None:
+    """Rejects the argument combinations no builder accepts."""
+    if weights is not None and not os.path.isfile(weights):
+        raise KerasCNNError(
+            f"{name}: weights must be None or the path of a weights file saved by kerascnn "
+            f"(.weights.h5 or .keras), got {weights!r}, which is not a file"
+        )
+    if pooling not in (None, "avg", "max"):
+        raise KerasCNNError(f"{name}: pooling must be None, 'avg' or 'max', got {pooling!r}")
+    if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise KerasCNNError(f"{name}: classes must be a positive integer, got {classes!r}")
+
+
+def image_input(
+    *,
+    name: str,
+    input_tensor,
+    input_shape: Sequence[int | None] | None,
+    default_shape: tuple[int, int, int],
+    min_size: int,
+):
+    """Returns the model's input after checking it is an (h, w, c) image of at least `min_size` px."""
+    if input_tensor is not None and input_shape is None:
+        input_shape = tuple(input_tensor.shape[1:])
+    shape = tuple(default_shape if input_shape is None else input_shape)
+    if len(shape) != 3:
+        raise KerasCNNError(
+            f"{name}: input_shape must be (height, width, channels), got {shape!r}"
+        )
+    height, width, channels = shape
+    if not channels or channels < 1:
+        raise KerasCNNError(f"{name}: input needs at least one channel, got {shape!r}")
+    too_small = [side for side in (height, width) if side is not None and side < min_size]
+    if too_small:
+        raise KerasCNNError(
+            f"{name}: input {height}x{width} is too small, the network needs at least "
+            f"{min_size}x{min_size} pixels; resize or pad the images"
+        )
+    if input_tensor is None:
+        return keras.Input(shape=shape, name="images")
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=shape, name="images")
+    return input_tensor
+
+
+def pooled_features(x, pooling: str | None, name_prefix: str = ""):
+    """The headless output: the last feature map, or its global average or max."""
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=f"{name_prefix}avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=f"{name_prefix}max_pool")(x)
+    return x
+
+
+def predictions(x, classifier_activation):
+    """The output layer, always float32 so that softmax and the loss stay exact under mixed precision."""
+    return layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+
+
+def finish(inputs, outputs, *, input_tensor, name: str, weights: str | None) -> keras.Model:
+    """Makes the Functional model and loads `weights` into it."""
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        try:
+            if str(weights).endswith(".keras"):
+                source = keras.saving.load_model(weights, compile=False, safe_mode=True)
+                model.set_weights(source.get_weights())
+            else:
+                model.load_weights(weights)
+        except (ValueError, OSError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise KerasCNNError(
+                f"{name}: cannot load weights from {weights}: {first_line}; pass weights saved "
+                "from the same architecture, input shape and class count"
+            ) from None
+    return model

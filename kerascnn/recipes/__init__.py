@@ -1,0 +1,154 @@
+"""Recipes: named, registered, config-as-code training runs.
+
+    >>> import kerascnn
+    >>> result = kerascnn.recipes.run("deep_mnist", epochs=2)
+    >>> result.metrics["test_accuracy"], result.run_dir, result.export_dir
+
+A recipe is found by its registered name or by the path of a recipe file: a `.py` file defining
+`recipe()` (like the files under `recipes/` in the repository) or a `recipe.json` written by an earlier run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import RecipeError
+from kerascnn.recipes import zoo  # noqa: F401  (registers the built-in recipes)
+from kerascnn.recipes.config import (
+    CallbackConfig,
+    DataConfig,
+    ExportConfig,
+    ModelConfig,
+    OptimizerConfig,
+    Recipe,
+    to_dict,
+)
+from kerascnn.recipes.overrides import apply_overrides, parse_assignments
+from kerascnn.registry import recipes as registry
+
+register_recipe = registry.register
+
+SMOKE = {
+    "epochs": 1,
+    "batch_size": 32,
+    "data.train_limit": 256,
+    "data.test_limit": 64,
+    "data.shuffle_buffer": 256,
+}
+
+
+def get(name: str) -> Recipe:
+    """The registered recipe `name`."""
+    recipe = registry.get(name)()
+    if not recipe.description:
+        recipe = dataclasses.replace(recipe, description=registry.summary(name))
+    if recipe.name != name:
+        raise RecipeError(f"recipe function {name!r} returned a recipe named {recipe.name!r}; "
+                          "the registry key and the recipe's name must be one string")
+    return recipe
+
+
+def list_recipes() -> list[str]:
+    """The names of all registered recipes."""
+    return registry.names()
+
+
+def load_file(path: str | Path) -> Recipe:
+    """A recipe from a `.py` file that defines `recipe()` or from a `recipe.json` record."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file {path} does not exist; give a registered name "
+                          "(see 'kerascnn list') or the path of a .py or .json recipe file")
+    if path.suffix == ".json":
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RecipeError(f"recipe file {path} is not valid JSON: {error}") from None
+        if not isinstance(record, dict) or "name" not in record:
+            raise RecipeError(f"recipe file {path} must hold a JSON object with a 'name'")
+        return from_dict(record)
+    if path.suffix != ".py":
+        raise RecipeError(f"recipe file {path} must end in .py or .json")
+    spec = importlib.util.spec_from_file_location(f"kerascnn_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "recipe", None)):
+        raise RecipeError(f"recipe file {path} must define a function recipe() returning a Recipe")
+    recipe = module.recipe()
+    if not isinstance(recipe, Recipe):
+        raise RecipeError(f"recipe() in {path} returned {type(recipe).__name__}, expected a Recipe")
+    return recipe
+
+
+def from_dict(record: Mapping[str, Any]) -> Recipe:
+    """The inverse of `to_dict`: unknown keys and ill-typed values are rejected like overrides."""
+    record = dict(record)
+    return apply_overrides(Recipe(name=record.pop("name")), record)
+
+
+def smoke_version(recipe: Recipe) -> Recipe:
+    """The seconds-long version of `recipe`: one epoch on a few hundred images, plus its `smoke` overrides."""
+    return apply_overrides(recipe, {**SMOKE, **recipe.smoke})
+
+
+def resolve(
+    name_or_path: str | Path | Recipe,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    from_text: bool = False,
+    smoke: bool = False,
+) -> Recipe:
+    """The recipe to run: looked up (name, file or object), shrunk if `smoke`, then overridden."""
+    if isinstance(name_or_path, Recipe):
+        recipe = name_or_path
+    elif str(name_or_path).endswith((".py", ".json")) or "/" in str(name_or_path):
+        recipe = load_file(name_or_path)
+    else:
+        recipe = get(str(name_or_path))
+    if smoke:
+        recipe = smoke_version(recipe)
+    return apply_overrides(recipe, overrides or {}, from_text=from_text)
+
+
+def run(name_or_path: str | Path | Recipe, *, smoke: bool = False, verbose="auto", **overrides):
+    """Resolves a recipe with `overrides` and trains it; returns a `RunResult`.
+
+    Overrides are recipe fields as keywords (`epochs=2`, `batch_size=64`), nested groups as mappings
+    (`optimizer={"learning_rate": 3e-4}`) or dotted keys (`**{"optimizer.learning_rate": 3e-4}`).
+    """
+    from kerascnn.training.run import run_recipe
+
+    return run_recipe(resolve(name_or_path, overrides, smoke=smoke), verbose=verbose)
+
+
+def python_source(recipe: Recipe) -> str:
+    """The recipe as a runnable recipe file (what `kerascnn show NAME --format python` prints)."""
+    groups = {f.name: f.type for f in dataclasses.fields(Recipe)}
+    lines = []
+    for field in dataclasses.fields(recipe):
+        value = getattr(recipe, field.name)
+        if dataclasses.is_dataclass(value):
+            inner = ", ".join(f"{f.name}={getattr(value, f.name)!r}"
+                              for f in dataclasses.fields(value))
+            lines.append(f"        {field.name}={groups[field.name]}({inner}),")
+        else:
+            lines.append(f"        {field.name}={value!r},")
+    names = sorted({groups[f.name] for f in dataclasses.fields(recipe)
+                    if dataclasses.is_dataclass(getattr(recipe, f.name))} | {"Recipe"})
+    body = "\n".join(lines)
+    return (
+        f"from kerascnn.recipes import {', '.join(names)}\n\n\n"
+        f"def recipe() -> Recipe:\n    return Recipe(\n{body}\n    )\n"
+    )
+
+
+__all__ = [
+    "CallbackConfig", "DataConfig", "ExportConfig", "ModelConfig", "OptimizerConfig", "Recipe",
+    "apply_overrides", "from_dict", "get", "list_recipes", "load_file", "parse_assignments",
+    "python_source", "register_recipe", "resolve", "run", "smoke_version", "to_dict",
+]

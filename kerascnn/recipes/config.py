@@ -1,0 +1,156 @@
+"""The recipe format: frozen dataclasses, config-as-code.
+
+A recipe is a registered function that returns a `Recipe`; variants use `dataclasses.replace`. Every field
+is checked when a recipe is made, so an out-of-range value fails before anything is built or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from kerascnn.errors import RecipeError
+
+Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+Strategy = Literal["default", "mirrored"]
+
+
+def _require(condition: bool, field: str, expected: str, value: Any) -> None:
+    if not condition:
+        raise RecipeError(f"{field} must be {expected}, got {value!r}")
+
+
+def _positive(value, field):
+    _require(value is None or value >= 1, field, "at least 1", value)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, where it lives, and how it is split.
+
+    `name` is a tfds name (mnist, fashion_mnist, cifar10 ...) or 'mnist_sample' for the bundled sample.
+    `data_dir` is a folder of MNIST-format IDX files used instead of tfds (also: $KERASCNN_DATA_DIR).
+    `validation`: 'test' evaluates on the test split every epoch (as the book does), 'holdout' on the
+    last `holdout_fraction` of the training split, 'none' not at all.
+    `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly).
+    """
+
+    name: str = "mnist"
+    data_dir: str | None = None
+    validation: Literal["test", "holdout", "none"] = "test"
+    holdout_fraction: float = 0.1
+    train_limit: int | None = None
+    test_limit: int | None = None
+    shuffle_buffer: int = 60_000
+    offline_fallback: bool = True
+
+    def __post_init__(self):
+        _require(0 < self.holdout_fraction < 1, "data.holdout_fraction", "in (0, 1)",
+                 self.holdout_fraction)
+        _positive(self.train_limit, "data.train_limit")
+        _positive(self.test_limit, "data.test_limit")
+        _positive(self.shuffle_buffer, "data.shuffle_buffer")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """A registered model and the keyword arguments of its builder (input shape and classes come from the data)."""
+
+    name: str = "deep_mnist_cnn"
+    args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer and learning-rate schedule.
+
+    `schedule`: 'constant'; 'cosine' (to 0 over the run, after `warmup_epochs` of linear warmup);
+    'exponential' (times `decay_rate` every `decay_epochs`, smoothly); 'step' (times `decay_rate` every
+    `decay_epochs`, in steps).
+    """
+
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float | None = None
+    schedule: Literal["constant", "cosine", "exponential", "step"] = "constant"
+    warmup_epochs: float = 0.0
+    decay_rate: float = 0.1
+    decay_epochs: float = 10.0
+
+    def __post_init__(self):
+        _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
+        _require(0 <= self.momentum < 1, "optimizer.momentum", "in [0, 1)", self.momentum)
+        _require(self.weight_decay is None or self.weight_decay >= 0, "optimizer.weight_decay",
+                 "None or at least 0", self.weight_decay)
+        _require(self.warmup_epochs >= 0, "optimizer.warmup_epochs", "at least 0", self.warmup_epochs)
+        _require(0 < self.decay_rate <= 1, "optimizer.decay_rate", "in (0, 1]", self.decay_rate)
+        _require(self.decay_epochs > 0, "optimizer.decay_epochs", "positive", self.decay_epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class CallbackConfig:
+    """What a run logs and keeps besides its history: TensorBoard, a checkpoint, early stopping."""
+
+    tensorboard: bool = True
+    histogram_freq: int = 0
+    checkpoint: bool = True
+    early_stopping_patience: int | None = None
+
+    def __post_init__(self):
+        _require(self.histogram_freq >= 0, "callbacks.histogram_freq", "at least 0",
+                 self.histogram_freq)
+        _positive(self.early_stopping_patience, "callbacks.early_stopping_patience")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """Export of the trained model: a SavedModel plus a .keras file under `directory/<recipe>/<version>/`."""
+
+    enabled: bool = True
+    directory: str = "saved_models"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Everything one training run needs; see `kerascnn show NAME` for a resolved example.
+
+    `precision` and `strategy` are run settings applied by the run function, never builder arguments.
+    `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`.
+    `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
+    """
+
+    name: str
+    description: str = ""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    augmentation: str = "none"
+    optimizer: OptimizerConfig = OptimizerConfig()
+    batch_size: int = 32
+    epochs: int = 10
+    precision: Precision = "float32"
+    strategy: Strategy = "default"
+    steps_per_execution: int = 1
+    seed: int = 0
+    callbacks: CallbackConfig = CallbackConfig()
+    export: ExportConfig = ExportConfig()
+    runs_dir: str = "runs"
+    target_accuracy: float | None = None
+    source: str = ""
+    smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        _require(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
+                 "name", "letters, digits, '_' or '-'", self.name)
+        _positive(self.batch_size, "batch_size")
+        _positive(self.epochs, "epochs")
+        _positive(self.steps_per_execution, "steps_per_execution")
+        _require(self.target_accuracy is None or 0 < self.target_accuracy <= 1,
+                 "target_accuracy", "None or in (0, 1]", self.target_accuracy)
+
+
+def to_dict(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain JSON-ready data (the record written next to a run's outputs)."""
+    return dataclasses.asdict(recipe)

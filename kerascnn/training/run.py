@@ -1,0 +1,167 @@
+"""The one function that wires a run: data, model, compile, fit, evaluate, export, records.
+
+Everything that can be wrong with the request (names, overrides, data files, input sizes) is checked
+before the run directory is made, so a bad request leaves nothing under `runs/` or `saved_models/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kerascnn
+from kerascnn import files, viz
+from kerascnn.data import batches, create_augmentation, load_dataset
+from kerascnn.errors import KerasCNNError, RecipeError
+from kerascnn.export import export_model
+from kerascnn.models import check_recipe_arguments, create_model
+from kerascnn.recipes.config import Recipe, to_dict
+from kerascnn.registry import augmentations, models
+from kerascnn.training.callbacks import make_callbacks
+from kerascnn.training.runtime import make_optimizer, make_strategy, precision_policy
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced: the trained model, its history and metrics, and where its files went."""
+
+    recipe: Recipe
+    model: keras.Model
+    history: dict[str, list[float]]
+    metrics: dict
+    run_dir: Path
+    export_dir: Path | None
+
+    def summary(self) -> str:
+        m = self.metrics
+        lines = [
+            f"{self.recipe.name}: test accuracy {100 * m['test_accuracy']:.2f} % "
+            f"(loss {m['test_loss']:.4f}) on {m['data']['source']}, "
+            f"{m['epochs']} epoch{'s' * (m['epochs'] != 1)} in {m['train_seconds']:.0f} s",
+            f"  run dir:     {self.run_dir}",
+            f"  tensorboard: tensorboard --logdir {self.run_dir / 'tensorboard'}",
+        ]
+        if self.export_dir is not None:
+            lines.append(f"  export:      {self.export_dir}  "
+                         f"(saved_model_cli show --all --dir {self.export_dir})")
+        if m["data"]["note"]:
+            lines.append(f"  NOTE: {m['data']['note']}")
+        return "\n".join(lines)
+
+
+def announce(note: str) -> None:
+    """A notice nobody should miss, on stderr."""
+    print("\n".join(["", "!" * 100, f"!! {note}", "!" * 100, ""]), file=sys.stderr, flush=True)
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """The checks that need the registries; field types and ranges were checked when it was made."""
+    models.get(recipe.model.name)
+    augmentations.get(recipe.augmentation)
+    check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
+    if recipe.optimizer.warmup_epochs and recipe.optimizer.schedule != "cosine":
+        raise RecipeError("optimizer.warmup_epochs needs optimizer.schedule='cosine', "
+                          f"got schedule {recipe.optimizer.schedule!r}")
+
+
+def build_classifier(recipe: Recipe, info) -> keras.Model:
+    """The recipe's model behind the deterministic preprocessing the export also carries."""
+    classifier = create_model(
+        recipe.model.name,
+        input_shape=info.image_shape,
+        classes=info.num_classes,
+        **dict(recipe.model.args),
+    )
+    inputs = keras.Input(shape=info.image_shape, name="images")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    return keras.Model(inputs, classifier(x), name=recipe.name)
+
+
+def new_run_dir(recipe: Recipe) -> Path:
+    base = Path(recipe.runs_dir) / recipe.name
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in [""] + [f"-{i}" for i in range(1, 100)]:
+        run_dir = base / f"{stamp}{suffix}"
+        try:
+            run_dir.mkdir(parents=True)
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise KerasCNNError(f"cannot create the run directory {run_dir}: {error.strerror}; "
+                                "choose a writable --runs-dir") from None
+    raise KerasCNNError(f"too many runs of {recipe.name} started this second under {base}")
+
+
+def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
+    """Trains `recipe` end to end and returns a `RunResult`; prints where everything went."""
+    check_recipe(recipe)
+    keras.utils.set_random_seed(recipe.seed)
+    with precision_policy(recipe.precision):
+        data = load_dataset(recipe.data)
+        strategy = make_strategy(recipe.strategy)
+        pipeline = dict(batch_size=recipe.batch_size, seed=recipe.seed)
+        train = batches(data.train, training=True, shuffle_buffer=recipe.data.shuffle_buffer,
+                        augmentation=create_augmentation(recipe.augmentation, seed=recipe.seed),
+                        **pipeline)
+        validation = (None if data.validation is None
+                      else batches(data.validation, training=False, **pipeline))
+        test = batches(data.test, training=False, **pipeline)
+        with strategy.scope():
+            model = build_classifier(recipe, data.info)
+            from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
+            model.compile(
+                optimizer=make_optimizer(recipe.optimizer, num_examples=data.info.num_train,
+                                         batch_size=recipe.batch_size, epochs=recipe.epochs),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+                metrics=["accuracy"],
+                steps_per_execution=recipe.steps_per_execution,
+            )
+
+        if data.info.note:
+            announce(data.info.note)
+        run_dir = new_run_dir(recipe)
+        files.write_json(run_dir / "recipe.json", to_dict(recipe))
+        (run_dir / "checkpoints").mkdir()
+        started = time.perf_counter()
+        fit = model.fit(train, validation_data=validation, epochs=recipe.epochs,
+                        callbacks=make_callbacks(recipe.callbacks, run_dir), verbose=verbose,
+                        shuffle=False)  # the pipeline shuffles
+        train_seconds = time.perf_counter() - started
+        history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+        evaluation = model.evaluate(test, return_dict=True, verbose=0)
+
+        metrics = {
+            "test_accuracy": float(evaluation["accuracy"]),
+            "test_loss": float(evaluation["loss"]),
+            "epochs": len(history.get("loss", [])),
+            "train_seconds": round(train_seconds, 1),
+            "parameters": int(model.count_params()),
+            "precision": recipe.precision,
+            "strategy": recipe.strategy,
+            "replicas": strategy.num_replicas_in_sync,
+            "data": dataclasses.asdict(data.info),
+            "versions": {"kerascnn": kerascnn.__version__, "tensorflow": tf.__version__,
+                         "keras": keras.__version__},
+            "finished": datetime.now().isoformat(timespec="seconds"),
+        }
+        export_dir = None
+        if recipe.export.enabled:
+            sample = np.concatenate([x for x, _ in test.take(1).as_numpy_iterator()])
+            export_dir = export_model(
+                model, recipe.export.directory, recipe.name, sample=sample,
+                records={"recipe.json": to_dict(recipe), "metrics.json": metrics},
+            )
+            metrics["export_dir"] = str(export_dir)
+        files.write_json(run_dir / "metrics.json", metrics)
+        viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
+    result = RunResult(recipe, model, history, metrics, run_dir, export_dir)
+    print(result.summary(), file=sys.stdout, flush=True)
+    return result

@@ -1,0 +1,137 @@
+import gzip
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerascnn.data import batches, create_augmentation, load_dataset
+from kerascnn.data.idx import read_idx, write_idx
+from kerascnn.data.sources import BUNDLED_DIR, network_reachable
+from kerascnn.errors import DataError, UnknownNameError
+from kerascnn.recipes import DataConfig
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    """A small MNIST-format folder: 120 training and 40 test images."""
+    rng = np.random.default_rng(0)
+    for stem, count in (("train", 120), ("t10k", 40)):
+        write_idx(tmp_path / f"{stem}-images-idx3-ubyte.gz",
+                  rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        write_idx(tmp_path / f"{stem}-labels-idx1-ubyte.gz",
+                  (np.arange(count) % 10).astype(np.uint8))
+    return tmp_path
+
+
+@pytest.mark.parametrize("dtype", ["u1", "i1", ">i2", ">i4", ">f4", ">f8"])
+def test_idx_round_trip(tmp_path, dtype):
+    array = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
+    write_idx(tmp_path / "a.gz", array)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), array)
+
+
+def test_idx_truncated_and_foreign_files(tmp_path):
+    write_idx(tmp_path / "a.gz", np.zeros((10, 28, 28), np.uint8))
+    data = gzip.decompress((tmp_path / "a.gz").read_bytes())
+    (tmp_path / "short").write_bytes(data[:-5])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "a.gz").read_bytes()[:40])
+    with pytest.raises(DataError, match="cannot read IDX file"):
+        read_idx(tmp_path / "cut.gz")
+    (tmp_path / "png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(DataError, match="not an IDX file"):
+        read_idx(tmp_path / "png")
+
+
+def test_data_dir_missing_files_are_named(idx_dir):
+    (idx_dir / "t10k-labels-idx1-ubyte.gz").unlink()
+    (idx_dir / "train-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="missing train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz;"):
+        load_dataset(DataConfig(data_dir=str(idx_dir)))
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(DataConfig(data_dir=str(idx_dir / "nope")))
+
+
+def test_data_dir_label_count_mismatch(idx_dir):
+    write_idx(idx_dir / "t10k-labels-idx1-ubyte.gz", np.zeros(39, np.uint8))
+    with pytest.raises(DataError, match="holds 40 images but .* holds 39 labels"):
+        load_dataset(DataConfig(data_dir=str(idx_dir)))
+
+
+def test_data_dir_is_loaded_and_recorded(idx_dir):
+    splits = load_dataset(DataConfig(data_dir=str(idx_dir), validation="holdout",
+                                     holdout_fraction=0.25, test_limit=30))
+    info = splits.info
+    assert str(idx_dir) in info.source
+    assert (info.num_train, info.num_validation, info.num_test) == (90, 30, 30)
+    assert info.image_shape == (28, 28, 1) and info.num_classes == 10
+    assert sum(1 for _ in splits.train) == 90 and sum(1 for _ in splits.validation) == 30
+    image, label = next(iter(splits.test))
+    assert image.dtype == tf.uint8 and image.shape == (28, 28, 1) and label.dtype == tf.int64
+
+
+def test_data_dir_from_environment(idx_dir, monkeypatch):
+    monkeypatch.setenv("KERASCNN_DATA_DIR", str(idx_dir))
+    assert load_dataset(DataConfig()).info.num_train == 120
+
+
+def test_bundled_sample_is_real_balanced_mnist_with_attribution():
+    splits = load_dataset(DataConfig(name="mnist_sample"))
+    info = splits.info
+    assert (info.num_train, info.num_test, info.num_classes) == (6000, 2000, 10)
+    labels = np.array([int(y) for _, y in splits.test])
+    assert np.bincount(labels).tolist() == [200] * 10
+    images = np.stack([x.numpy() for x, _ in splits.test.take(50)])
+    assert images.max() == 255 and 0.1 < (images > 0).mean() < 0.3  # ink on a black page
+    readme = (BUNDLED_DIR / "README.md").read_text()
+    assert "CC BY-SA 3.0" in readme and "LeCun" in readme
+
+
+def test_offline_tfds_request_falls_back_quickly_and_says_so():
+    started = time.perf_counter()
+    splits = load_dataset(DataConfig(name="mnist"))
+    assert time.perf_counter() - started < 30
+    assert splits.info.name == "mnist_sample" and "NOT comparable" in splits.info.note
+    assert "Using the bundled MNIST sample" in splits.info.note
+    with pytest.raises(DataError, match="cannot load 'mnist'.*--data-dir"):
+        load_dataset(DataConfig(name="mnist", offline_fallback=False))
+
+
+def test_unknown_dataset_lists_close_names():
+    with pytest.raises(UnknownNameError, match="unknown dataset 'fashion_mnis'; did you mean 'fashion_mnist'"):
+        load_dataset(DataConfig(name="fashion_mnis"))
+
+
+def test_network_probe_answers_quickly(monkeypatch):
+    monkeypatch.delenv("KERASCNN_OFFLINE")
+    started = time.perf_counter()
+    assert network_reachable(timeout=2.0) in (True, False)
+    assert time.perf_counter() - started < 10
+    monkeypatch.setenv("KERASCNN_OFFLINE", "1")
+    assert network_reachable() is False
+
+
+def test_pipeline_batches_floats_in_pixel_range():
+    splits = load_dataset(DataConfig(name="mnist_sample", train_limit=100))
+    x, y = next(iter(batches(splits.train, batch_size=32, training=True, seed=0)))
+    assert x.shape == (32, 28, 28, 1) and x.dtype == tf.float32 and y.shape == (32,)
+    assert float(tf.reduce_max(x)) == 255.0
+    sizes = [int(x.shape[0]) for x, _ in batches(splits.train, batch_size=32, training=False)]
+    assert sizes == [32, 32, 32, 4]
+
+
+def test_digits_augmentation_changes_training_batches_only():
+    splits = load_dataset(DataConfig(name="mnist_sample", train_limit=64))
+    augmentation = create_augmentation("digits", seed=1)
+    plain = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False)])
+    evaluation = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False,
+                                                       augmentation=augmentation)])
+    np.testing.assert_array_equal(plain, evaluation)
+    trained, labels = next(iter(batches(splits.train, batch_size=64, training=True,
+                                        augmentation=augmentation, shuffle_buffer=1)))
+    assert trained.shape == plain.shape
+    assert np.abs(trained.numpy() - plain).mean() > 5  # pixels moved
+    assert np.abs(trained.numpy().sum() / plain.sum() - 1) < 0.25  # still the same digits
+    assert create_augmentation("none") is None

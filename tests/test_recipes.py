@@ -1,0 +1,160 @@
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from kerascnn import recipes
+from kerascnn.errors import RecipeError, UnknownNameError
+from kerascnn.recipes import Recipe, apply_overrides, parse_assignments, resolve
+from kerascnn.training.run import check_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE_FILES = sorted((REPO / "recipes").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", recipes.list_recipes())
+def test_every_recipe_is_valid_and_has_a_smoke_version(name):
+    recipe = recipes.get(name)
+    assert recipe.name == name and recipe.description
+    check_recipe(recipe)
+    smoke = recipes.smoke_version(recipe)
+    check_recipe(smoke)
+    assert smoke.epochs == 1 and smoke.data.train_limit <= 512 and smoke.data.test_limit <= 128
+
+
+def test_deep_mnist_has_the_books_settings():
+    recipe = recipes.get("deep_mnist")
+    assert (recipe.data.name, recipe.model.name) == ("mnist", "deep_mnist_cnn")
+    assert (recipe.optimizer.name, recipe.optimizer.learning_rate) == ("adam", 1e-3)
+    assert (recipe.batch_size, recipe.epochs, recipe.target_accuracy) == (100, 20, 0.9938)
+
+
+def test_python_overrides_plain_nested_and_dotted():
+    recipe = resolve("deep_mnist", {"epochs": 2, "optimizer": {"learning_rate": 3e-4},
+                                    "data.train_limit": 100, "model.args.dropout": 0.25})
+    assert recipe.epochs == 2
+    assert recipe.optimizer.learning_rate == 3e-4 and recipe.optimizer.name == "adam"
+    assert recipe.data.train_limit == 100
+    assert recipe.model.args == {"dropout": 0.25}
+    assert recipes.get("deep_mnist").model.args == {}, "overrides must not mutate the registered recipe"
+
+
+@pytest.mark.parametrize(
+    "text,key,expected",
+    [
+        ("epochs=3", "epochs", 3),
+        ("optimizer.learning_rate=3e-4", "optimizer.learning_rate", 3e-4),
+        ("optimizer.learning_rate=1", "optimizer.learning_rate", 1.0),
+        ("optimizer.nesterov=true", "optimizer.nesterov", True),
+        ("optimizer.weight_decay=None", "optimizer.weight_decay", None),
+        ("optimizer.weight_decay=0.01", "optimizer.weight_decay", 0.01),
+        ("data.name=fashion_mnist", "data.name", "fashion_mnist"),
+        ("data.data_dir=/data/mnist", "data.data_dir", "/data/mnist"),
+        ("precision=mixed_bfloat16", "precision", "mixed_bfloat16"),
+        ("model.args.hidden_units=64", "model.args", {"hidden_units": 64}),
+        ("smoke={'epochs': 2}", "smoke", {"epochs": 2}),
+    ],
+)
+def test_text_overrides_are_parsed_by_field_type(text, key, expected):
+    recipe = resolve("deep_mnist", parse_assignments([text]), from_text=True)
+    value = recipe
+    for part in key.split("."):
+        value = getattr(value, part)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"epoch": 2}, r"unknown recipe key 'epoch'; did you mean 'epochs'\?"),
+        ({"optimizer.lr": 0.1}, r"unknown recipe key 'optimizer.lr'.*learning_rate"),
+        ({"epochs.value": 1}, "inside a plain value"),
+        ({"epochs": "two"}, "epochs expects int, got 'two'"),
+        ({"epochs": 2.5}, "epochs expects int"),
+        ({"epochs": True}, "epochs expects int"),
+        ({"epochs": 0}, "epochs must be at least 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"optimizer.learning_rate": -0.1}, "optimizer.learning_rate must be positive"),
+        ({"optimizer.name": "adagrad"}, "optimizer.name expects one of 'adam', 'adamw'"),
+        ({"precision": "float16"}, "precision expects one of 'float32'"),
+        ({"data.validation": "train"}, "data.validation expects one of"),
+        ({"optimizer.nesterov": "maybe"}, "optimizer.nesterov expects bool"),
+    ],
+)
+def test_bad_overrides_are_rejected_with_a_helpful_message(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        resolve("deep_mnist", overrides, from_text=isinstance(next(iter(overrides.values())), str))
+
+
+@pytest.mark.parametrize(
+    "overrides,error,message",
+    [
+        ({"model.args.dropot": 0.1}, RecipeError, "did you mean 'dropout'"),
+        ({"model.args.classes": 3}, RecipeError, "set by the run from the data"),
+        ({"model.name": "vgg61"}, UnknownNameError, "unknown model 'vgg61'"),
+        ({"augmentation": "digit"}, UnknownNameError, "did you mean 'digits'"),
+        ({"optimizer.warmup_epochs": 1.0}, RecipeError, "needs optimizer.schedule='cosine'"),
+    ],
+)
+def test_registry_dependent_checks(overrides, error, message):
+    with pytest.raises(error, match=message):
+        check_recipe(resolve("deep_mnist", overrides))
+
+
+def test_set_without_equals_sign():
+    with pytest.raises(RecipeError, match="--set expects KEY=VALUE"):
+        parse_assignments(["epochs"])
+
+
+@pytest.mark.parametrize("name", recipes.list_recipes())
+def test_record_round_trips_through_json(name, tmp_path):
+    recipe = resolve(name, {"epochs": 3, "model.args.dropout": 0.3})
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipes.to_dict(recipe)))
+    assert recipes.load_file(path) == recipe
+    assert resolve(str(path)) == recipe
+
+
+@pytest.mark.parametrize("name", recipes.list_recipes())
+def test_python_source_is_a_runnable_recipe_file(name, tmp_path):
+    path = tmp_path / f"{name}.py"
+    path.write_text(recipes.python_source(recipes.get(name)))
+    assert recipes.load_file(path) == recipes.get(name)
+
+
+def test_recipe_files_in_the_repository_match_the_registry():
+    assert RECIPE_FILES, "recipes/ holds one file per built-in recipe"
+    for path in RECIPE_FILES:
+        recipe = recipes.load_file(path)
+        assert recipe == recipes.get(recipe.name), f"{path} drifted from the registered recipe"
+        assert "Reached" in path.read_text(), f"{path} must state the figure it reached"
+    assert {p.stem for p in RECIPE_FILES} >= set(recipes.list_recipes())
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("x = 1\n", "must define a function recipe"),
+        ("def recipe():\n    return 3\n", "returned int, expected a Recipe"),
+    ],
+)
+def test_bad_recipe_files(tmp_path, content, message):
+    path = tmp_path / "mine.py"
+    path.write_text(content)
+    with pytest.raises(RecipeError, match=message):
+        recipes.load_file(path)
+    with pytest.raises(RecipeError, match="does not exist"):
+        recipes.load_file(tmp_path / "nothere.py")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(RecipeError, match="not valid JSON"):
+        recipes.load_file(tmp_path / "bad.json")
+
+
+def test_recipes_are_frozen_and_variants_use_replace():
+    recipe = recipes.get("deep_mnist")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.epochs = 3
+    variant = dataclasses.replace(recipe, name="deep_mnist_long", epochs=40)
+    assert isinstance(variant, Recipe) and variant.epochs == 40
+    assert apply_overrides(variant, {}) == variant
