@@ -67,14 +67,26 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--export-dir", help="where exports go (default saved_models/)")
     group.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     group.add_argument("--smoke", action="store_true", help="the seconds-long smoke version")
-    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="set any field, e.g. --set optimizer.schedule=cosine (repeatable)")
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any field, e.g. --set optimizer.schedule=cosine (repeatable)",
+    )
 
 
 _FLAG_KEYS = {
-    "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "optimizer.learning_rate",
-    "dataset": "data.name", "data_dir": "data.data_dir", "augmentation": "augmentation",
-    "precision": "precision", "strategy": "strategy", "seed": "seed", "runs_dir": "runs_dir",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "learning_rate": "optimizer.learning_rate",
+    "dataset": "data.name",
+    "data_dir": "data.data_dir",
+    "augmentation": "augmentation",
+    "precision": "precision",
+    "strategy": "strategy",
+    "seed": "seed",
+    "runs_dir": "runs_dir",
     "export_dir": "export.directory",
 }
 
@@ -82,8 +94,11 @@ _FLAG_KEYS = {
 def _resolve(args):
     from kerascnn.recipes import parse_assignments, resolve
 
-    overrides = {key: getattr(args, flag) for flag, key in _FLAG_KEYS.items()
-                 if getattr(args, flag) is not None}
+    overrides = {
+        key: getattr(args, flag)
+        for flag, key in _FLAG_KEYS.items()
+        if getattr(args, flag) is not None
+    }
     if args.no_export:
         overrides["export.enabled"] = False
     recipe = resolve(args.recipe, overrides, smoke=args.smoke)
@@ -93,8 +108,7 @@ def _resolve(args):
 def _list(args) -> None:
     from kerascnn.registry import augmentations, models, recipes
 
-    for kind, registry in (("recipe", recipes), ("model", models),
-                           ("augmentation", augmentations)):
+    for kind, registry in (("recipe", recipes), ("model", models), ("augmentation", augmentations)):
         for name in registry:
             print(f"{kind:<13} {name:<18} {registry.summary(name)}")
 
@@ -122,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     commands.add_parser("list", help="list recipes, models and augmentation presets").set_defaults(
-        handler=_list)
+        handler=_list
+    )
     show = commands.add_parser("show", help="print a resolved recipe")
     show.add_argument("recipe", help="registered name or path of a .py / .json recipe file")
     show.add_argument("--format", choices=("json", "python"), default="json")
@@ -130,8 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_show)
     run = commands.add_parser("run", help="train a recipe, log it and export the model")
     run.add_argument("recipe", help="registered name or path of a .py / .json recipe file")
-    run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                     help="Keras verbosity (default: progress bar on a terminal, a line per epoch otherwise)")
+    run.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="Keras verbosity (default: progress bar on a terminal, a line per epoch otherwise)",
+    )
     _add_overrides(run)
     run.set_defaults(handler=_run)
     return parser
@@ -151,9 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "verbose", 0) is None:
         args.verbose = 1 if sys.stdout.isatty() else 2
     with _quiet_native_logs():
-        import tensorflow_datasets  # noqa: F401
-
         import tensorflow as tf
+        import tensorflow_datasets  # noqa: F401
 
         import kerascnn.training.run  # noqa: F401  (TensorFlow, Keras and every registry)
 

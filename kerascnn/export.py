@@ -45,8 +45,9 @@ def export_model(
         base.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=base))
     except OSError as error:
-        raise ExportError(f"cannot write exports under {base}: {error.strerror}; "
-                          "choose a writable --export-dir") from None
+        raise ExportError(
+            f"cannot write exports under {base}: {error.strerror}; choose a writable --export-dir"
+        ) from None
     try:
         model.export(str(staging), format="tf_saved_model", verbose=False)
         model.save(staging / "model.keras")

@@ -14,7 +14,7 @@ def plot_history(history: dict[str, list[float]], path: str | Path, *, title: st
     metrics = [k for k in history if not k.startswith("val_")]
     figure = Figure(figsize=(4.2 * len(metrics), 3.4), layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    for axis, metric in zip(axes, metrics):
+    for axis, metric in zip(axes, metrics, strict=True):
         epochs = range(1, len(history[metric]) + 1)
         axis.plot(epochs, history[metric], marker="o", label="train")
         if f"val_{metric}" in history:

@@ -33,11 +33,19 @@ def main() -> int:
     minutes = (time.perf_counter() - started) / 60
     accuracy = result.metrics["test_accuracy"]
     target = recipe.target_accuracy
-    print(f"\nRESULT {recipe.name}: test accuracy {100 * accuracy:.2f} % "
-          f"(target {100 * target:.2f} %)" if target else "")
-    print(f"  data: {result.metrics['data']['source']} "
-          f"({result.metrics['data']['num_train']} train / {result.metrics['data']['num_test']} test)")
-    print(f"  wall time: {minutes:.1f} min on {os.cpu_count()} cores ({platform.processor() or platform.machine()})")
+    print(
+        f"\nRESULT {recipe.name}: test accuracy {100 * accuracy:.2f} % "
+        f"(target {100 * target:.2f} %)"
+        if target
+        else ""
+    )
+    print(
+        f"  data: {result.metrics['data']['source']} "
+        f"({result.metrics['data']['num_train']} train / {result.metrics['data']['num_test']} test)"
+    )
+    print(
+        f"  wall time: {minutes:.1f} min on {os.cpu_count()} cores ({platform.processor() or platform.machine()})"
+    )
     print(f"  overrides: {overrides or 'none'}; run dir: {result.run_dir}")
     return 0 if target is None or accuracy >= target else 1
 

@@ -14,8 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def kerascnn(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kerascnn", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "KERASCNN_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "kerascnn", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERASCNN_OFFLINE": "1"},
+    )
 
 
 def test_list(tmp_path):
@@ -28,8 +34,9 @@ def test_list(tmp_path):
 
 
 def test_show_resolves_overrides(tmp_path):
-    done = kerascnn("show", "deep_mnist", "--epochs", "3", "--set", "optimizer.learning_rate=3e-4",
-                    cwd=tmp_path)
+    done = kerascnn(
+        "show", "deep_mnist", "--epochs", "3", "--set", "optimizer.learning_rate=3e-4", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert shown["epochs"] == 3 and shown["optimizer"]["learning_rate"] == 3e-4
@@ -42,7 +49,9 @@ def test_run_smoke_end_to_end(tmp_path):
     assert "test accuracy" in done.stdout and "saved_models/deep_mnist/1" in done.stdout
     assert "Using the bundled MNIST sample" in done.stderr
     (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()
-    assert (run_dir / "recipe.json").exists() and (tmp_path / "saved_models/deep_mnist/1/saved_model.pb").exists()
+    assert (run_dir / "recipe.json").exists() and (
+        tmp_path / "saved_models/deep_mnist/1/saved_model.pb"
+    ).exists()
 
 
 def test_bad_input_through_a_subprocess_is_one_line(tmp_path):
@@ -73,10 +82,19 @@ def test_run_recipe_file_by_path(in_tmp, capsys):
 BAD_INPUTS = [
     (["run", "deep_mnst"], "unknown recipe 'deep_mnst'; did you mean 'deep_mnist'"),
     (["run", "deep_mnist", "--set", "model.name=deep_cnn"], "unknown model 'deep_cnn'"),
-    (["run", "deep_mnist", "--dataset", "mnistt"], "unknown dataset 'mnistt'; did you mean 'mnist'"),
+    (
+        ["run", "deep_mnist", "--dataset", "mnistt"],
+        "unknown dataset 'mnistt'; did you mean 'mnist'",
+    ),
     (["run", "deep_mnist", "--augmentation", "digit"], "did you mean 'digits'"),
-    (["run", "deep_mnist", "--set", "epoch=3"], "unknown recipe key 'epoch'; did you mean 'epochs'"),
-    (["run", "deep_mnist", "--set", "optimizer.learning_rate=fast"], "optimizer.learning_rate expects float"),
+    (
+        ["run", "deep_mnist", "--set", "epoch=3"],
+        "unknown recipe key 'epoch'; did you mean 'epochs'",
+    ),
+    (
+        ["run", "deep_mnist", "--set", "optimizer.learning_rate=fast"],
+        "optimizer.learning_rate expects float",
+    ),
     (["run", "deep_mnist", "--epochs", "0"], "epochs must be at least 1, got 0"),
     (["run", "deep_mnist", "--batch-size", "0"], "batch_size must be at least 1"),
     (["run", "deep_mnist", "--learning-rate", "-1"], "optimizer.learning_rate must be positive"),
@@ -95,7 +113,11 @@ BAD_INPUTS = [
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(in_tmp, capsys, argv, message):
     data = in_tmp / "DATA"
     data.mkdir()
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+    ):
         (data / name).write_bytes(b"")
     assert exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -4,9 +4,10 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from kerascnn.data import batches, create_augmentation, load_dataset
-from kerascnn.data.idx import read_idx, write_idx
+from kerascnn.data.idx import find_split_files, read_idx, read_split, write_idx
 from kerascnn.data.sources import BUNDLED_DIR, network_reachable
 from kerascnn.errors import DataError, UnknownNameError
 from kerascnn.recipes import DataConfig
@@ -17,10 +18,13 @@ def idx_dir(tmp_path):
     """A small MNIST-format folder: 120 training and 40 test images."""
     rng = np.random.default_rng(0)
     for stem, count in (("train", 120), ("t10k", 40)):
-        write_idx(tmp_path / f"{stem}-images-idx3-ubyte.gz",
-                  rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
-        write_idx(tmp_path / f"{stem}-labels-idx1-ubyte.gz",
-                  (np.arange(count) % 10).astype(np.uint8))
+        write_idx(
+            tmp_path / f"{stem}-images-idx3-ubyte.gz",
+            rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+        )
+        write_idx(
+            tmp_path / f"{stem}-labels-idx1-ubyte.gz", (np.arange(count) % 10).astype(np.uint8)
+        )
     return tmp_path
 
 
@@ -48,7 +52,9 @@ def test_idx_truncated_and_foreign_files(tmp_path):
 def test_data_dir_missing_files_are_named(idx_dir):
     (idx_dir / "t10k-labels-idx1-ubyte.gz").unlink()
     (idx_dir / "train-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(DataError, match="missing train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz;"):
+    with pytest.raises(
+        DataError, match="missing train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz;"
+    ):
         load_dataset(DataConfig(data_dir=str(idx_dir)))
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(DataConfig(data_dir=str(idx_dir / "nope")))
@@ -61,8 +67,11 @@ def test_data_dir_label_count_mismatch(idx_dir):
 
 
 def test_data_dir_is_loaded_and_recorded(idx_dir):
-    splits = load_dataset(DataConfig(data_dir=str(idx_dir), validation="holdout",
-                                     holdout_fraction=0.25, test_limit=30))
+    splits = load_dataset(
+        DataConfig(
+            data_dir=str(idx_dir), validation="holdout", holdout_fraction=0.25, test_limit=30
+        )
+    )
     info = splits.info
     assert str(idx_dir) in info.source
     assert (info.num_train, info.num_validation, info.num_test) == (90, 30, 30)
@@ -99,8 +108,43 @@ def test_offline_tfds_request_falls_back_quickly_and_says_so():
         load_dataset(DataConfig(name="mnist", offline_fallback=False))
 
 
+class TinyDigits(tfds.core.GeneratorBasedBuilder):
+    """A real tfds dataset, prepared offline from the bundled sample."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = tfds.features.FeaturesDict(
+            {"image": tfds.features.Image(shape=(28, 28, 1)),
+             "label": tfds.features.ClassLabel(num_classes=10)})
+        return tfds.core.DatasetInfo(builder=self, features=features, supervised_keys=("image", "label"))
+
+    def _split_generators(self, dl_manager):
+        files = find_split_files(BUNDLED_DIR)
+        return {split: self._generate_examples(files[split]) for split in ("train", "test")}
+
+    def _generate_examples(self, paths):
+        images, labels = read_split(*paths)
+        for index in range(40):
+            yield index, {"image": images[index], "label": int(labels[index])}
+
+
+def test_prepared_tfds_dataset_is_loaded_through_tfds(tmp_path):
+    TinyDigits(data_dir=str(tmp_path)).download_and_prepare()
+    splits = load_dataset(DataConfig(name="tiny_digits", tfds_data_dir=str(tmp_path), test_limit=30))
+    info = splits.info
+    assert info.source.startswith("tfds tiny_digits 1.0.0") and info.note == ""
+    assert (info.num_train, info.num_test, info.num_classes) == (40, 30, 10)
+    image, label = next(iter(splits.train))
+    assert image.dtype == tf.uint8 and image.shape == (28, 28, 1) and label.dtype == tf.int64
+    written = read_split(*find_split_files(BUNDLED_DIR)["train"])[0][:40]
+    assert any(np.array_equal(image.numpy(), candidate) for candidate in written)
+
+
 def test_unknown_dataset_lists_close_names():
-    with pytest.raises(UnknownNameError, match="unknown dataset 'fashion_mnis'; did you mean 'fashion_mnist'"):
+    with pytest.raises(
+        UnknownNameError, match="unknown dataset 'fashion_mnis'; did you mean 'fashion_mnist'"
+    ):
         load_dataset(DataConfig(name="fashion_mnis"))
 
 
@@ -126,11 +170,26 @@ def test_digits_augmentation_changes_training_batches_only():
     splits = load_dataset(DataConfig(name="mnist_sample", train_limit=64))
     augmentation = create_augmentation("digits", seed=1)
     plain = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False)])
-    evaluation = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False,
-                                                       augmentation=augmentation)])
+    evaluation = np.concatenate(
+        [
+            x
+            for x, _ in batches(
+                splits.train, batch_size=64, training=False, augmentation=augmentation
+            )
+        ]
+    )
     np.testing.assert_array_equal(plain, evaluation)
-    trained, labels = next(iter(batches(splits.train, batch_size=64, training=True,
-                                        augmentation=augmentation, shuffle_buffer=1)))
+    trained, labels = next(
+        iter(
+            batches(
+                splits.train,
+                batch_size=64,
+                training=True,
+                augmentation=augmentation,
+                shuffle_buffer=1,
+            )
+        )
+    )
     assert trained.shape == plain.shape
     assert np.abs(trained.numpy() - plain).mean() > 5  # pixels moved
     assert np.abs(trained.numpy().sum() / plain.sum() - 1) < 0.25  # still the same digits

@@ -31,13 +31,22 @@ def test_deep_mnist_has_the_books_settings():
 
 
 def test_python_overrides_plain_nested_and_dotted():
-    recipe = resolve("deep_mnist", {"epochs": 2, "optimizer": {"learning_rate": 3e-4},
-                                    "data.train_limit": 100, "model.args.dropout": 0.25})
+    recipe = resolve(
+        "deep_mnist",
+        {
+            "epochs": 2,
+            "optimizer": {"learning_rate": 3e-4},
+            "data.train_limit": 100,
+            "model.args.dropout": 0.25,
+        },
+    )
     assert recipe.epochs == 2
     assert recipe.optimizer.learning_rate == 3e-4 and recipe.optimizer.name == "adam"
     assert recipe.data.train_limit == 100
     assert recipe.model.args == {"dropout": 0.25}
-    assert recipes.get("deep_mnist").model.args == {}, "overrides must not mutate the registered recipe"
+    assert recipes.get("deep_mnist").model.args == {}, (
+        "overrides must not mutate the registered recipe"
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,13 @@ from kerascnn.recipes import DataConfig
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
-    result = recipes.run("deep_mnist", smoke=True, verbose=0, runs_dir=str(root / "runs"),
-                         export={"directory": str(root / "saved_models")})
+    result = recipes.run(
+        "deep_mnist",
+        smoke=True,
+        verbose=0,
+        runs_dir=str(root / "runs"),
+        export={"directory": str(root / "saved_models")},
+    )
     return root, result
 
 
@@ -34,7 +39,13 @@ def test_run_writes_every_output(smoke):
     assert metrics["parameters"] == 123_552
     with open(run_dir / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 1 and {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    assert len(rows) == 1 and {
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+    } <= set(rows[0])
     assert float(rows[0]["learning_rate"]) == pytest.approx(1e-3)
     reloaded = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
     assert reloaded.count_params() == 123_552
@@ -56,7 +67,8 @@ def test_export_reloads_in_a_fresh_process_with_the_same_predictions(smoke, tmp_
     export_dir = result.export_dir
     assert export_dir.name == "1"
     assert {"saved_model.pb", "variables", "model.keras", "recipe.json", "metrics.json"} <= {
-        p.name for p in export_dir.iterdir()}
+        p.name for p in export_dir.iterdir()
+    }
     test = load_dataset(DataConfig(name="mnist_sample", test_limit=16)).test
     images = next(iter(batches(test, batch_size=16, training=False)))[0].numpy()
     np.save(tmp_path / "images.npy", images)
@@ -66,8 +78,18 @@ def test_export_reloads_in_a_fresh_process_with_the_same_predictions(smoke, tmp_
         "x = np.load(sys.argv[2])\n"
         "np.save(sys.argv[3], model.serve(tf.constant(x)).numpy())\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(export_dir), str(tmp_path / "images.npy"),
-                    str(tmp_path / "served.npy")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(export_dir),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "served.npy"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     served = np.load(tmp_path / "served.npy")
     expected = result.model.predict(images, verbose=0)
     assert served.shape == (16, 10)
@@ -78,17 +100,29 @@ def test_export_reloads_in_a_fresh_process_with_the_same_predictions(smoke, tmp_
 def test_a_new_export_never_overwrites_an_old_one(smoke):
     root, first = smoke
     before = {p.name: p.stat().st_mtime_ns for p in first.export_dir.rglob("*")}
-    second = recipes.run("deep_mnist", smoke=True, verbose=0, seed=1, runs_dir=str(root / "runs"),
-                         export={"directory": str(root / "saved_models")})
+    second = recipes.run(
+        "deep_mnist",
+        smoke=True,
+        verbose=0,
+        seed=1,
+        runs_dir=str(root / "runs"),
+        export={"directory": str(root / "saved_models")},
+    )
     assert second.export_dir.name == "2" and second.run_dir != first.run_dir
     assert {p.name: p.stat().st_mtime_ns for p in first.export_dir.rglob("*")} == before
     assert not [p for p in second.export_dir.parent.iterdir() if p.name.startswith(".partial")]
 
 
 def test_training_learns_digits(in_tmp):
-    result = recipes.run("deep_mnist", verbose=0, epochs=2, batch_size=50,
-                         data={"name": "mnist_sample", "train_limit": 3000, "test_limit": 500},
-                         export={"enabled": False}, callbacks={"checkpoint": False})
+    result = recipes.run(
+        "deep_mnist",
+        verbose=0,
+        epochs=2,
+        batch_size=50,
+        data={"name": "mnist_sample", "train_limit": 3000, "test_limit": 500},
+        export={"enabled": False},
+        callbacks={"checkpoint": False},
+    )
     assert result.metrics["test_accuracy"] > 0.85
     assert result.history["val_accuracy"][-1] > result.history["val_accuracy"][0] - 0.02
     assert result.export_dir is None and not (in_tmp / "saved_models").exists()
@@ -96,8 +130,9 @@ def test_training_learns_digits(in_tmp):
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16"])
 def test_precision_is_a_run_setting(in_tmp, precision):
-    result = recipes.run("deep_mnist", smoke=True, verbose=0, precision=precision,
-                         export={"enabled": False})
+    result = recipes.run(
+        "deep_mnist", smoke=True, verbose=0, precision=precision, export={"enabled": False}
+    )
     classifier = result.model.get_layer("deep_mnist_cnn")
     assert classifier.get_layer("block1_conv1").dtype_policy.name == precision
     assert classifier.get_layer("predictions").dtype_policy.name == "float32"
@@ -106,7 +141,8 @@ def test_precision_is_a_run_setting(in_tmp, precision):
 
 
 def test_mirrored_strategy_is_a_run_setting(in_tmp):
-    result = recipes.run("deep_mnist", smoke=True, verbose=0, strategy="mirrored",
-                         export={"enabled": False})
+    result = recipes.run(
+        "deep_mnist", smoke=True, verbose=0, strategy="mirrored", export={"enabled": False}
+    )
     assert result.metrics["strategy"] == "mirrored" and result.metrics["replicas"] >= 1
     assert np.isfinite(result.metrics["test_loss"])

@@ -4,4 +4,11 @@ from kerascnn.data.augment import create_augmentation
 from kerascnn.data.pipeline import batches
 from kerascnn.data.sources import BUNDLED_SAMPLE, DatasetInfo, Splits, load_dataset
 
-__all__ = ["BUNDLED_SAMPLE", "DatasetInfo", "Splits", "batches", "create_augmentation", "load_dataset"]
+__all__ = [
+    "BUNDLED_SAMPLE",
+    "DatasetInfo",
+    "Splits",
+    "batches",
+    "create_augmentation",
+    "load_dataset",
+]

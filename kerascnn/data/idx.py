@@ -23,7 +23,10 @@ _DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_CODES = {dtype.newbyteorder(">") if dtype.itemsize > 1 else dtype: code for code, dtype in _DTYPES.items()}
+_CODES = {
+    dtype.newbyteorder(">") if dtype.itemsize > 1 else dtype: code
+    for code, dtype in _DTYPES.items()
+}
 
 # The standard MNIST file names, shared by fashion_mnist and kmnist; `.gz` is optional.
 SPLIT_FILES = {
@@ -60,7 +63,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{path} holds {len(data)} bytes but its header {shape} promises {expected}; "
             "the file is truncated or corrupt, replace it with an intact copy"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(data, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -24,7 +24,9 @@ def batches(
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(
+        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
     if training and augmentation is not None:
         dataset = dataset.map(
             lambda x, y: (augmentation(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -60,20 +61,32 @@ def load_dataset(config) -> Splits:
         return _from_arrays(config, arrays, source=source, name=config.name)
     if data_dir:
         arrays = _read_idx_dir(data_dir)
-        return _from_arrays(config, arrays, source=f"IDX files in {Path(data_dir).resolve()}",
-                            name=config.name)
+        return _from_arrays(
+            config, arrays, source=f"IDX files in {Path(data_dir).resolve()}", name=config.name
+        )
     return _from_tfds(config)
 
 
 def network_reachable(address=TFDS_HOST, timeout: float = 3.0) -> bool:
-    """Whether tfds could download now; answers within `timeout` seconds instead of tfds' minutes of retries."""
+    """Whether tfds could download now; answers within `timeout` seconds instead of tfds' minutes of retries.
+
+    The name lookup runs in a daemon thread because `getaddrinfo` ignores socket timeouts.
+    """
     if os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
         return False
-    try:
-        with socket.create_connection(address, timeout=timeout):
-            return True
-    except OSError:
-        return False
+    answer = []
+
+    def connect():
+        try:
+            with socket.create_connection(address, timeout=timeout):
+                answer.append(True)
+        except OSError:
+            pass
+
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    return bool(answer)
 
 
 def _read_idx_dir(directory) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -91,9 +104,11 @@ def _from_tfds(config) -> Splits:
         )
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
-    absl_logger.setLevel(logging.ERROR)  # tfds warns of a missing dataset_info.json when not prepared
+    absl_logger.setLevel(
+        logging.ERROR
+    )  # tfds warns of a missing dataset_info.json when not prepared
     try:
-        builder = tfds.builder(config.name)
+        builder = tfds.builder(config.name, data_dir=config.tfds_data_dir)
         prepared = builder.is_prepared()
     finally:
         absl_logger.setLevel(level)
@@ -135,8 +150,13 @@ def _fall_back(config, *, reason: str) -> Splits:
         "figures. For the full data pass --data-dir DIR (the four IDX files) or run with network."
     )
     arrays = _read_idx_dir(BUNDLED_DIR)
-    return _from_arrays(config, arrays, source=f"bundled MNIST sample ({BUNDLED_DIR})",
-                        name=BUNDLED_SAMPLE, note=note)
+    return _from_arrays(
+        config,
+        arrays,
+        source=f"bundled MNIST sample ({BUNDLED_DIR})",
+        name=BUNDLED_SAMPLE,
+        note=note,
+    )
 
 
 def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> Splits:
@@ -166,5 +186,7 @@ def _split(config, train, test, sizes, **info) -> Splits:
         num_validation = max(1, int(round(num_train * config.holdout_fraction)))
         num_train -= num_validation
         validation, train = train.skip(num_train), train.take(num_train)
-    info = DatasetInfo(num_train=num_train, num_validation=num_validation, num_test=num_test, **info)
+    info = DatasetInfo(
+        num_train=num_train, num_validation=num_validation, num_test=num_test, **info
+    )
     return Splits(train=train, validation=validation, test=test, info=info)

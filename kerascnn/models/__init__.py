@@ -29,12 +29,16 @@ def check_recipe_arguments(name: str, args: dict) -> None:
 
     from kerascnn.errors import RecipeError
 
-    parameters = [p for p in inspect.signature(models.get(name)).parameters if p not in RUN_ARGUMENTS]
+    parameters = [
+        p for p in inspect.signature(models.get(name)).parameters if p not in RUN_ARGUMENTS
+    ]
     for key in args:
         if key in RUN_ARGUMENTS:
             raise RecipeError(f"model.args.{key} is set by the run from the data; remove it")
         if key not in parameters:
             close = difflib.get_close_matches(key, parameters, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise RecipeError(f"unknown recipe key 'model.args.{key}' for model {name!r}; {hint}"
-                              f"it takes: {', '.join(parameters)}")
+            raise RecipeError(
+                f"unknown recipe key 'model.args.{key}' for model {name!r}; {hint}"
+                f"it takes: {', '.join(parameters)}"
+            )

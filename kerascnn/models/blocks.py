@@ -10,8 +10,18 @@ def he_normal():
     return initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
 
 
-def conv2d(x, filters, kernel_size, *, padding=0, strides=1, activation=None, name,
-           kernel_initializer="glorot_uniform", use_bias=True):
+def conv2d(
+    x,
+    filters,
+    kernel_size,
+    *,
+    padding=0,
+    strides=1,
+    activation=None,
+    name,
+    kernel_initializer="glorot_uniform",
+    use_bias=True,
+):
     """A convolution with explicit zero `padding` in pixels, as papers and PyTorch state it.
 
     Padding that keeps the size of a stride-1 convolution maps to Keras' "same"; any other padding is

@@ -41,9 +41,7 @@ def image_input(
         input_shape = tuple(input_tensor.shape[1:])
     shape = tuple(default_shape if input_shape is None else input_shape)
     if len(shape) != 3:
-        raise KerasCNNError(
-            f"{name}: input_shape must be (height, width, channels), got {shape!r}"
-        )
+        raise KerasCNNError(f"{name}: input_shape must be (height, width, channels), got {shape!r}")
     height, width, channels = shape
     if not channels or channels < 1:
         raise KerasCNNError(f"{name}: input needs at least one channel, got {shape!r}")
@@ -71,7 +69,9 @@ def pooled_features(x, pooling: str | None, name_prefix: str = ""):
 
 def predictions(x, classifier_activation):
     """The output layer, always float32 so that softmax and the loss stay exact under mixed precision."""
-    return layers.Activation(classifier_activation or "linear", dtype="float32", name="predictions")(x)
+    return layers.Activation(
+        classifier_activation or "linear", dtype="float32", name="predictions"
+    )(x)
 
 
 def finish(inputs, outputs, *, input_tensor, name: str, weights: str | None) -> keras.Model:

@@ -11,6 +11,7 @@ import keras
 from keras import layers
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.layers import ClassicDropout
 from kerascnn.models import common
 from kerascnn.models.blocks import conv2d, he_normal
 from kerascnn.registry import models
@@ -33,6 +34,7 @@ def deep_mnist_cnn(
     *,
     hidden_units=50,
     dropout=0.5,
+    inverted_dropout=False,
 ) -> keras.Model:
     """The book's DeepConvNet: six 3x3 convolutions, He initialisation, 123,552 parameters.
 
@@ -41,8 +43,10 @@ def deep_mnist_cnn(
     Dense `classes`, Dropout 0.5. Weights are drawn from N(0, 2 / fan_in) and biases start at zero, as
     in the book. At input (28, 28, 1) with 10 classes it has exactly 123,552 parameters.
 
-    The book's Dropout scales activations at test time; Keras' inverted dropout scales them during
-    training instead. Both give the same expected activations and the same predicted class.
+    The book's Dropout zeroes units in training and scales all of them by 0.5 at test time
+    (`ClassicDropout`); `inverted_dropout=True` uses Keras' `Dropout`, which scales in training instead.
+    Both give the same expected activations, but the training dynamics differ (the book's form trained
+    more steadily to the book's figure here).
 
     Reference:
     - Koki Saito, "Deep Learning from Scratch" (2016), ch. 8.1, `DeepConvNet`.
@@ -58,6 +62,7 @@ def deep_mnist_cnn(
         name: the model's name.
         hidden_units: width of the hidden dense layer (the book: 50).
         dropout: dropout rate of the two dropout layers (the book: 0.5).
+        inverted_dropout: use Keras' inverted `Dropout` instead of the book's `ClassicDropout`.
 
     Returns:
         A Functional `keras.Model`; its output is float32.
@@ -94,11 +99,14 @@ def deep_mnist_cnn(
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
 
     if include_top:
+        dropout_layer = layers.Dropout if inverted_dropout else ClassicDropout
         x = layers.Flatten(name="flatten")(x)
-        x = layers.Dense(hidden_units, activation="relu", kernel_initializer=he_normal(), name="fc1")(x)
-        x = layers.Dropout(dropout, name="fc1_dropout")(x)
+        x = layers.Dense(
+            hidden_units, activation="relu", kernel_initializer=he_normal(), name="fc1"
+        )(x)
+        x = dropout_layer(dropout, name="fc1_dropout")(x)
         x = layers.Dense(classes, kernel_initializer=he_normal(), name="fc2")(x)
-        x = layers.Dropout(dropout, name="fc2_dropout")(x)
+        x = dropout_layer(dropout, name="fc2_dropout")(x)
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)

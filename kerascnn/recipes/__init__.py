@@ -33,7 +33,7 @@ from kerascnn.registry import recipes as registry
 
 register_recipe = registry.register
 
-SMOKE = {
+SMOKE_OVERRIDES = {
     "epochs": 1,
     "batch_size": 32,
     "data.train_limit": 256,
@@ -48,8 +48,10 @@ def get(name: str) -> Recipe:
     if not recipe.description:
         recipe = dataclasses.replace(recipe, description=registry.summary(name))
     if recipe.name != name:
-        raise RecipeError(f"recipe function {name!r} returned a recipe named {recipe.name!r}; "
-                          "the registry key and the recipe's name must be one string")
+        raise RecipeError(
+            f"recipe function {name!r} returned a recipe named {recipe.name!r}; "
+            "the registry key and the recipe's name must be one string"
+        )
     return recipe
 
 
@@ -62,8 +64,10 @@ def load_file(path: str | Path) -> Recipe:
     """A recipe from a `.py` file that defines `recipe()` or from a `recipe.json` record."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"recipe file {path} does not exist; give a registered name "
-                          "(see 'kerascnn list') or the path of a .py or .json recipe file")
+        raise RecipeError(
+            f"recipe file {path} does not exist; give a registered name "
+            "(see 'kerascnn list') or the path of a .py or .json recipe file"
+        )
     if path.suffix == ".json":
         try:
             record = json.loads(path.read_text())
@@ -93,7 +97,7 @@ def from_dict(record: Mapping[str, Any]) -> Recipe:
 
 def smoke_version(recipe: Recipe) -> Recipe:
     """The seconds-long version of `recipe`: one epoch on a few hundred images, plus its `smoke` overrides."""
-    return apply_overrides(recipe, {**SMOKE, **recipe.smoke})
+    return apply_overrides(recipe, {**SMOKE_OVERRIDES, **recipe.smoke})
 
 
 def resolve(
@@ -133,13 +137,20 @@ def python_source(recipe: Recipe) -> str:
     for field in dataclasses.fields(recipe):
         value = getattr(recipe, field.name)
         if dataclasses.is_dataclass(value):
-            inner = ", ".join(f"{f.name}={getattr(value, f.name)!r}"
-                              for f in dataclasses.fields(value))
+            inner = ", ".join(
+                f"{f.name}={getattr(value, f.name)!r}" for f in dataclasses.fields(value)
+            )
             lines.append(f"        {field.name}={groups[field.name]}({inner}),")
         else:
             lines.append(f"        {field.name}={value!r},")
-    names = sorted({groups[f.name] for f in dataclasses.fields(recipe)
-                    if dataclasses.is_dataclass(getattr(recipe, f.name))} | {"Recipe"})
+    names = sorted(
+        {
+            groups[f.name]
+            for f in dataclasses.fields(recipe)
+            if dataclasses.is_dataclass(getattr(recipe, f.name))
+        }
+        | {"Recipe"}
+    )
     body = "\n".join(lines)
     return (
         f"from kerascnn.recipes import {', '.join(names)}\n\n\n"
@@ -148,7 +159,22 @@ def python_source(recipe: Recipe) -> str:
 
 
 __all__ = [
-    "CallbackConfig", "DataConfig", "ExportConfig", "ModelConfig", "OptimizerConfig", "Recipe",
-    "apply_overrides", "from_dict", "get", "list_recipes", "load_file", "parse_assignments",
-    "python_source", "register_recipe", "resolve", "run", "smoke_version", "to_dict",
+    "CallbackConfig",
+    "DataConfig",
+    "ExportConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "Recipe",
+    "apply_overrides",
+    "from_dict",
+    "get",
+    "list_recipes",
+    "load_file",
+    "parse_assignments",
+    "python_source",
+    "register_recipe",
+    "resolve",
+    "run",
+    "smoke_version",
+    "to_dict",
 ]

@@ -31,6 +31,7 @@ class DataConfig:
 
     `name` is a tfds name (mnist, fashion_mnist, cifar10 ...) or 'mnist_sample' for the bundled sample.
     `data_dir` is a folder of MNIST-format IDX files used instead of tfds (also: $KERASCNN_DATA_DIR).
+    `tfds_data_dir` is where tfds keeps prepared datasets (default: tfds' own, ~/tensorflow_datasets).
     `validation`: 'test' evaluates on the test split every epoch (as the book does), 'holdout' on the
     last `holdout_fraction` of the training split, 'none' not at all.
     `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly).
@@ -38,6 +39,7 @@ class DataConfig:
 
     name: str = "mnist"
     data_dir: str | None = None
+    tfds_data_dir: str | None = None
     validation: Literal["test", "holdout", "none"] = "test"
     holdout_fraction: float = 0.1
     train_limit: int | None = None
@@ -46,8 +48,12 @@ class DataConfig:
     offline_fallback: bool = True
 
     def __post_init__(self):
-        _require(0 < self.holdout_fraction < 1, "data.holdout_fraction", "in (0, 1)",
-                 self.holdout_fraction)
+        _require(
+            0 < self.holdout_fraction < 1,
+            "data.holdout_fraction",
+            "in (0, 1)",
+            self.holdout_fraction,
+        )
         _positive(self.train_limit, "data.train_limit")
         _positive(self.test_limit, "data.test_limit")
         _positive(self.shuffle_buffer, "data.shuffle_buffer")
@@ -83,9 +89,15 @@ class OptimizerConfig:
     def __post_init__(self):
         _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
         _require(0 <= self.momentum < 1, "optimizer.momentum", "in [0, 1)", self.momentum)
-        _require(self.weight_decay is None or self.weight_decay >= 0, "optimizer.weight_decay",
-                 "None or at least 0", self.weight_decay)
-        _require(self.warmup_epochs >= 0, "optimizer.warmup_epochs", "at least 0", self.warmup_epochs)
+        _require(
+            self.weight_decay is None or self.weight_decay >= 0,
+            "optimizer.weight_decay",
+            "None or at least 0",
+            self.weight_decay,
+        )
+        _require(
+            self.warmup_epochs >= 0, "optimizer.warmup_epochs", "at least 0", self.warmup_epochs
+        )
         _require(0 < self.decay_rate <= 1, "optimizer.decay_rate", "in (0, 1]", self.decay_rate)
         _require(self.decay_epochs > 0, "optimizer.decay_epochs", "positive", self.decay_epochs)
 
@@ -100,8 +112,9 @@ class CallbackConfig:
     early_stopping_patience: int | None = None
 
     def __post_init__(self):
-        _require(self.histogram_freq >= 0, "callbacks.histogram_freq", "at least 0",
-                 self.histogram_freq)
+        _require(
+            self.histogram_freq >= 0, "callbacks.histogram_freq", "at least 0", self.histogram_freq
+        )
         _positive(self.early_stopping_patience, "callbacks.early_stopping_patience")
 
 
@@ -142,13 +155,21 @@ class Recipe:
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        _require(bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
-                 "name", "letters, digits, '_' or '-'", self.name)
+        _require(
+            bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
+            "name",
+            "letters, digits, '_' or '-'",
+            self.name,
+        )
         _positive(self.batch_size, "batch_size")
         _positive(self.epochs, "epochs")
         _positive(self.steps_per_execution, "steps_per_execution")
-        _require(self.target_accuracy is None or 0 < self.target_accuracy <= 1,
-                 "target_accuracy", "None or in (0, 1]", self.target_accuracy)
+        _require(
+            self.target_accuracy is None or 0 < self.target_accuracy <= 1,
+            "target_accuracy",
+            "None or in (0, 1]",
+            self.target_accuracy,
+        )
 
 
 def to_dict(recipe: Recipe) -> dict[str, Any]:

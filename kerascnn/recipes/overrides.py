@@ -51,16 +51,32 @@ def _set(obj, path: list[str], value, *, key: str, from_text: bool):
         elif dataclasses.is_dataclass(current) and isinstance(value, Mapping):
             new = current
             for sub_key, sub_value in value.items():
-                new = _set(new, str(sub_key).split("."), sub_value,
-                           key=f"{key}.{sub_key}", from_text=from_text)
+                new = _set(
+                    new,
+                    str(sub_key).split("."),
+                    sub_value,
+                    key=f"{key}.{sub_key}",
+                    from_text=from_text,
+                )
         else:
             new = _coerce(value, typing.get_type_hints(type(obj))[head], key, from_text)
         return dataclasses.replace(obj, **{head: new})
     if isinstance(obj, Mapping):
         # Free-form keyword arguments (model.args): checked against the builder when the run starts.
         current = obj.get(head, {})
-        new = (_set(current if isinstance(current, Mapping) else {}, rest, value, key=key,
-                    from_text=from_text) if rest else _literal(value) if from_text else value)
+        new = (
+            _set(
+                current if isinstance(current, Mapping) else {},
+                rest,
+                value,
+                key=key,
+                from_text=from_text,
+            )
+            if rest
+            else _literal(value)
+            if from_text
+            else value
+        )
         return {**obj, head: new}
     raise RecipeError(f"unknown recipe key {key!r}: {head!r} is inside a plain value, not a group")
 
@@ -114,7 +130,10 @@ def _convert(value, tp, from_text: bool):
         if type(None) in args and (value is None or (from_text and _literal(value) is None)):
             return None
         for arg in args:
-            if arg is not type(None) and (result := _convert(value, arg, from_text)) is not _INVALID:
+            if (
+                arg is not type(None)
+                and (result := _convert(value, arg, from_text)) is not _INVALID
+            ):
                 return result
         return _INVALID
     if origin is Literal:

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import kerascnn
@@ -49,8 +48,10 @@ class RunResult:
             f"  tensorboard: tensorboard --logdir {self.run_dir / 'tensorboard'}",
         ]
         if self.export_dir is not None:
-            lines.append(f"  export:      {self.export_dir}  "
-                         f"(saved_model_cli show --all --dir {self.export_dir})")
+            lines.append(
+                f"  export:      {self.export_dir}  "
+                f"(saved_model_cli show --all --dir {self.export_dir})"
+            )
         if m["data"]["note"]:
             lines.append(f"  NOTE: {m['data']['note']}")
         return "\n".join(lines)
@@ -67,8 +68,10 @@ def check_recipe(recipe: Recipe) -> None:
     augmentations.get(recipe.augmentation)
     check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
     if recipe.optimizer.warmup_epochs and recipe.optimizer.schedule != "cosine":
-        raise RecipeError("optimizer.warmup_epochs needs optimizer.schedule='cosine', "
-                          f"got schedule {recipe.optimizer.schedule!r}")
+        raise RecipeError(
+            "optimizer.warmup_epochs needs optimizer.schedule='cosine', "
+            f"got schedule {recipe.optimizer.schedule!r}"
+        )
 
 
 def build_classifier(recipe: Recipe, info) -> keras.Model:
@@ -95,8 +98,10 @@ def new_run_dir(recipe: Recipe) -> Path:
         except FileExistsError:
             continue
         except OSError as error:
-            raise KerasCNNError(f"cannot create the run directory {run_dir}: {error.strerror}; "
-                                "choose a writable --runs-dir") from None
+            raise KerasCNNError(
+                f"cannot create the run directory {run_dir}: {error.strerror}; "
+                "choose a writable --runs-dir"
+            ) from None
     raise KerasCNNError(f"too many runs of {recipe.name} started this second under {base}")
 
 
@@ -108,18 +113,29 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         data = load_dataset(recipe.data)
         strategy = make_strategy(recipe.strategy)
         pipeline = dict(batch_size=recipe.batch_size, seed=recipe.seed)
-        train = batches(data.train, training=True, shuffle_buffer=recipe.data.shuffle_buffer,
-                        augmentation=create_augmentation(recipe.augmentation, seed=recipe.seed),
-                        **pipeline)
-        validation = (None if data.validation is None
-                      else batches(data.validation, training=False, **pipeline))
+        train = batches(
+            data.train,
+            training=True,
+            shuffle_buffer=recipe.data.shuffle_buffer,
+            augmentation=create_augmentation(recipe.augmentation, seed=recipe.seed),
+            **pipeline,
+        )
+        validation = (
+            None
+            if data.validation is None
+            else batches(data.validation, training=False, **pipeline)
+        )
         test = batches(data.test, training=False, **pipeline)
         with strategy.scope():
             model = build_classifier(recipe, data.info)
             from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
             model.compile(
-                optimizer=make_optimizer(recipe.optimizer, num_examples=data.info.num_train,
-                                         batch_size=recipe.batch_size, epochs=recipe.epochs),
+                optimizer=make_optimizer(
+                    recipe.optimizer,
+                    num_examples=data.info.num_train,
+                    batch_size=recipe.batch_size,
+                    epochs=recipe.epochs,
+                ),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
                 metrics=["accuracy"],
                 steps_per_execution=recipe.steps_per_execution,
@@ -131,9 +147,14 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         files.write_json(run_dir / "recipe.json", to_dict(recipe))
         (run_dir / "checkpoints").mkdir()
         started = time.perf_counter()
-        fit = model.fit(train, validation_data=validation, epochs=recipe.epochs,
-                        callbacks=make_callbacks(recipe.callbacks, run_dir), verbose=verbose,
-                        shuffle=False)  # the pipeline shuffles
+        fit = model.fit(
+            train,
+            validation_data=validation,
+            epochs=recipe.epochs,
+            callbacks=make_callbacks(recipe.callbacks, run_dir),
+            verbose=verbose,
+            shuffle=False,
+        )  # the pipeline shuffles
         train_seconds = time.perf_counter() - started
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         evaluation = model.evaluate(test, return_dict=True, verbose=0)
@@ -148,15 +169,21 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             "strategy": recipe.strategy,
             "replicas": strategy.num_replicas_in_sync,
             "data": dataclasses.asdict(data.info),
-            "versions": {"kerascnn": kerascnn.__version__, "tensorflow": tf.__version__,
-                         "keras": keras.__version__},
+            "versions": {
+                "kerascnn": kerascnn.__version__,
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+            },
             "finished": datetime.now().isoformat(timespec="seconds"),
         }
         export_dir = None
         if recipe.export.enabled:
-            sample = np.concatenate([x for x, _ in test.take(1).as_numpy_iterator()])
+            sample = next(iter(test))[0].numpy()
             export_dir = export_model(
-                model, recipe.export.directory, recipe.name, sample=sample,
+                model,
+                recipe.export.directory,
+                recipe.name,
+                sample=sample,
                 records={"recipe.json": to_dict(recipe), "metrics.json": metrics},
             )
             metrics["export_dir"] = str(export_dir)

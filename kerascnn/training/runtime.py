@@ -41,7 +41,9 @@ def learning_rate_schedule(config, *, steps_per_epoch: int, epochs: int):
         )
     if config.schedule in ("exponential", "step"):
         return schedules.ExponentialDecay(
-            config.learning_rate, decay_steps, config.decay_rate,
+            config.learning_rate,
+            decay_steps,
+            config.decay_rate,
             staircase=config.schedule == "step",
         )
     return config.learning_rate
@@ -53,7 +55,9 @@ def make_optimizer(config, *, num_examples: int, batch_size: int, epochs: int):
     rate = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch, epochs=epochs)
     decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
     if config.name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=config.momentum, nesterov=config.nesterov, **decay)
+        return keras.optimizers.SGD(
+            rate, momentum=config.momentum, nesterov=config.nesterov, **decay
+        )
     if config.name == "rmsprop":
         return keras.optimizers.RMSprop(rate, momentum=config.momentum, **decay)
     if config.name == "adamw":
