@@ -100,7 +100,10 @@ BAD_INPUTS = [
     (["run", "deep_mnist", "--learning-rate", "-1"], "optimizer.learning_rate must be positive"),
     (["run", "deep_mnist", "--epochs", "two"], "argument --epochs: invalid int value"),
     (["run", "deep_mnist", "--set", "epochs"], "--set expects KEY=VALUE"),
-    (["run", "deep_mnist", "--set", "model.args.dropout=1.5"], "dropout must be in [0, 1)"),
+    (
+        ["run", "deep_mnist", "--set", "model.args.dropout=1.5"],
+        "dropout must be a number in [0, 1)",
+    ),
     (["run", "nothere.py"], "recipe file nothere.py does not exist"),
     (["run", "deep_mnist", "--data-dir", "DATA"], "is missing t10k-labels-idx1-ubyte.gz;"),
     (["run", "deep_mnist", "--data-dir", "nowhere"], "data directory nowhere does not exist"),

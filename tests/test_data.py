@@ -11,6 +11,7 @@ from kerascnn.data.idx import find_split_files, read_idx, read_split, write_idx
 from kerascnn.data.sources import BUNDLED_DIR, network_reachable
 from kerascnn.errors import DataError, UnknownNameError
 from kerascnn.recipes import DataConfig
+from kerascnn.registry import augmentations
 
 
 @pytest.fixture
@@ -115,9 +116,14 @@ class TinyDigits(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         features = tfds.features.FeaturesDict(
-            {"image": tfds.features.Image(shape=(28, 28, 1)),
-             "label": tfds.features.ClassLabel(num_classes=10)})
-        return tfds.core.DatasetInfo(builder=self, features=features, supervised_keys=("image", "label"))
+            {
+                "image": tfds.features.Image(shape=(28, 28, 1)),
+                "label": tfds.features.ClassLabel(num_classes=10),
+            }
+        )
+        return tfds.core.DatasetInfo(
+            builder=self, features=features, supervised_keys=("image", "label")
+        )
 
     def _split_generators(self, dl_manager):
         files = find_split_files(BUNDLED_DIR)
@@ -131,7 +137,9 @@ class TinyDigits(tfds.core.GeneratorBasedBuilder):
 
 def test_prepared_tfds_dataset_is_loaded_through_tfds(tmp_path):
     TinyDigits(data_dir=str(tmp_path)).download_and_prepare()
-    splits = load_dataset(DataConfig(name="tiny_digits", tfds_data_dir=str(tmp_path), test_limit=30))
+    splits = load_dataset(
+        DataConfig(name="tiny_digits", tfds_data_dir=str(tmp_path), test_limit=30)
+    )
     info = splits.info
     assert info.source.startswith("tfds tiny_digits 1.0.0") and info.note == ""
     assert (info.num_train, info.num_test, info.num_classes) == (40, 30, 10)
@@ -168,7 +176,7 @@ def test_pipeline_batches_floats_in_pixel_range():
 
 def test_digits_augmentation_changes_training_batches_only():
     splits = load_dataset(DataConfig(name="mnist_sample", train_limit=64))
-    augmentation = create_augmentation("digits", seed=1)
+    augmentation = create_augmentation("digits", image_shape=(28, 28, 1), seed=1)
     plain = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False)])
     evaluation = np.concatenate(
         [
@@ -193,4 +201,66 @@ def test_digits_augmentation_changes_training_batches_only():
     assert trained.shape == plain.shape
     assert np.abs(trained.numpy() - plain).mean() > 5  # pixels moved
     assert np.abs(trained.numpy().sum() / plain.sum() - 1) < 0.25  # still the same digits
-    assert create_augmentation("none") is None
+    assert create_augmentation("none", image_shape=(28, 28, 1)) is None
+
+
+def test_grey_digits_are_adapted_to_a_colour_model():
+    plain = load_dataset(DataConfig(name="mnist_sample", test_limit=8)).test
+    splits = load_dataset(DataConfig(name="mnist_sample", test_limit=8, image_shape=(32, 32, 3)))
+    assert splits.info.image_shape == (32, 32, 3) and splits.info.source_shape == (28, 28, 1)
+    assert splits.info.adaptation == "padded 28x28 to 32x32, 1 -> 3 channels"
+    assert "Images adapted to the model" in splits.info.notice
+    (original, _), (adapted, _) = next(iter(plain)), next(iter(splits.test))
+    assert adapted.dtype == tf.uint8 and adapted.shape == (32, 32, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(adapted[2:30, 2:30, channel], original[..., 0])
+    assert not adapted.numpy()[:2].any() and not adapted.numpy()[:, 30:].any()
+
+
+@pytest.mark.parametrize(
+    "target,description",
+    [((64, 64, 1), "resized 28x28 to 64x64"), ((16, 16, 1), "resized 28x28 to 16x16")],
+)
+def test_sizes_beyond_padding_are_resized(target, description):
+    splits = load_dataset(DataConfig(name="mnist_sample", test_limit=4, image_shape=target))
+    image, _ = next(iter(splits.test))
+    assert image.shape == target and image.dtype == tf.uint8 and int(tf.reduce_max(image)) > 200
+    assert splits.info.adaptation == description
+
+
+def test_colour_to_grey_uses_luminance():
+    from kerascnn.data.adapt import adapt_images
+
+    pixel = tf.constant([[[200, 100, 50]]], tf.uint8)
+    ((grey, _),) = adapt_images(tf.data.Dataset.from_tensors((pixel, 0)), (1, 1, 3), (1, 1, 1))
+    assert int(grey[0, 0, 0]) == round(0.2989 * 200 + 0.587 * 100 + 0.114 * 50)
+
+
+@pytest.mark.parametrize("preset", [p for p in augmentations.names() if p != "none"])
+def test_every_preset_changes_training_images_only(preset):
+    shape = (32, 32, 3)
+    splits = load_dataset(DataConfig(name="mnist_sample", train_limit=64, image_shape=shape))
+    augmentation = create_augmentation(preset, image_shape=shape, seed=3)
+    plain = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False)])
+    evaluation = np.concatenate(
+        [
+            x
+            for x, _ in batches(
+                splits.train, batch_size=64, training=False, augmentation=augmentation
+            )
+        ]
+    )
+    np.testing.assert_array_equal(plain, evaluation)
+    trained, _ = next(
+        iter(
+            batches(
+                splits.train,
+                batch_size=64,
+                training=True,
+                augmentation=augmentation,
+                shuffle_buffer=1,
+            )
+        )
+    )
+    assert trained.shape == plain.shape
+    assert np.abs(trained.numpy() - plain).mean() > 5

@@ -137,7 +137,8 @@ def test_recipe_files_in_the_repository_match_the_registry():
     for path in RECIPE_FILES:
         recipe = recipes.load_file(path)
         assert recipe == recipes.get(recipe.name), f"{path} drifted from the registered recipe"
-        assert "Reached" in path.read_text(), f"{path} must state the figure it reached"
+        text = path.read_text()
+        assert "Reached" in text or "Not yet reproduced" in text, f"{path} must state its figure"
     assert {p.stem for p in RECIPE_FILES} >= set(recipes.list_recipes())
 
 

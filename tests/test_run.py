@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from kerascnn import recipes
@@ -146,3 +147,27 @@ def test_mirrored_strategy_is_a_run_setting(in_tmp):
     )
     assert result.metrics["strategy"] == "mirrored" and result.metrics["replicas"] >= 1
     assert np.isfinite(result.metrics["test_loss"])
+
+
+@pytest.mark.parametrize("name", [n for n in recipes.list_recipes() if n != "deep_mnist"])
+def test_every_recipe_trains_a_smoke_epoch(in_tmp, name):
+    result = recipes.run(
+        name, smoke=True, verbose=0, export={"enabled": False}, callbacks={"checkpoint": False}
+    )
+    recipe = recipes.get(name)
+    assert result.metrics["epochs"] == 1 and np.isfinite(result.metrics["test_loss"])
+    expected_shape = recipe.data.image_shape or (28, 28, 1)
+    assert tuple(result.model.input_shape[1:]) == tuple(expected_shape)
+    assert result.model.get_layer(recipe.model.name).count_params() == result.metrics["parameters"]
+    assert len(result.model.outputs) == 1  # auxiliary classifiers train but are not evaluated
+    if recipe.model.args.get("aux_logits"):
+        assert {"aux1_loss", "aux2_loss", "predictions_accuracy"} <= set(result.history)
+
+
+def test_a_cifar_recipe_offline_exports_for_its_own_input_shape(in_tmp):
+    result = recipes.run("resnet18", smoke=True, verbose=0, callbacks={"checkpoint": False})
+    assert "padded 28x28 to 32x32, 1 -> 3 channels" in result.notice
+    assert result.metrics["data"]["adaptation"] == "padded 28x28 to 32x32, 1 -> 3 channels"
+    signature = tf.saved_model.load(str(result.export_dir)).signatures["serving_default"]
+    (spec,) = signature.structured_input_signature[1].values()
+    assert spec.shape.as_list() == [None, 32, 32, 3]

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerascnn.data import idx
+from kerascnn.data.adapt import adapt_images, describe_adaptation
 from kerascnn.errors import DataError, UnknownNameError
 from kerascnn.registry import unknown_name_message
 
@@ -41,6 +42,14 @@ class DatasetInfo:
     num_validation: int
     num_test: int
     note: str = ""
+    source_shape: tuple[int, int, int] | None = None
+    adaptation: str = ""
+
+    @property
+    def notice(self) -> str:
+        """What a user must not miss about this data: a fallback, an adaptation; empty if neither."""
+        adapted = f"Images adapted to the model: {self.adaptation}." if self.adaptation else ""
+        return " ".join(filter(None, [self.note, adapted]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,10 +184,18 @@ def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> S
 
 
 def _split(config, train, test, sizes, **info) -> Splits:
-    """Applies the recipe's limits and validation choice to the raw train and test datasets."""
+    """Applies the recipe's limits, image shape and validation choice to the raw datasets."""
     num_train = min(sizes["train"], config.train_limit or sizes["train"])
     num_test = min(sizes["test"], config.test_limit or sizes["test"])
     train, test = train.take(num_train), test.take(num_test)
+    if config.image_shape is not None and tuple(config.image_shape) != info["image_shape"]:
+        source_shape, target = info["image_shape"], tuple(config.image_shape)
+        train, test = (adapt_images(ds, source_shape, target) for ds in (train, test))
+        info.update(
+            image_shape=target,
+            source_shape=source_shape,
+            adaptation=describe_adaptation(source_shape, target),
+        )
     validation, num_validation = None, 0
     if config.validation == "test":
         validation, num_validation = test, num_test

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from kerascnn.models import deep_cnn  # noqa: F401  (registers its builders)
+# Importing a family registers its builders.
+from kerascnn.models import classic, deep_cnn, inception, resnet, vgg  # noqa: F401
 from kerascnn.registry import models
 
 

@@ -93,3 +93,71 @@ def finish(inputs, outputs, *, input_tensor, name: str, weights: str | None) -> 
                 "from the same architecture, input shape and class count"
             ) from None
     return model
+
+
+def check_flag(name: str, flag: str, value) -> None:
+    """Rejects a builder flag that is not a real bool (a recipe typo such as "yes" would be truthy)."""
+    if not isinstance(value, bool):
+        raise KerasCNNError(f"{name}: {flag} must be True or False, got {value!r}")
+
+
+def check_rate(name: str, argument: str, value) -> None:
+    """Rejects a dropout-style rate that is not a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise KerasCNNError(f"{name}: {argument} must be a number in [0, 1), got {value!r}")
+
+
+def check_choice(name: str, argument: str, value, choices) -> None:
+    """Rejects a value outside `choices` (e.g. a stem), listing the valid ones."""
+    if value not in choices:
+        raise KerasCNNError(
+            f"{name}: {argument} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
+
+
+def stem_input(
+    *,
+    name: str,
+    stem: str,
+    stems,
+    input_tensor,
+    input_shape,
+    default_shape: tuple[int, int, int],
+    min_size,
+    small_stem: str,
+):
+    """`image_input` for a family with an ImageNet and a small stem.
+
+    `min_size(stem)` gives the minimum side for a stem; a too-small input with the ImageNet stem
+    suggests `stem='small'`, described by `small_stem`, which is what 28 and 32 px images want.
+    """
+    check_choice(name, "stem", stem, stems)
+    try:
+        return image_input(
+            name=name,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            default_shape=default_shape,
+            min_size=min_size(stem),
+        )
+    except KerasCNNError as error:
+        if stem != "imagenet" or "too small" not in str(error):
+            raise
+        small = min_size("small")
+        raise KerasCNNError(
+            f"{error}, or pass stem='small' ({small_stem}; at least {small}x{small} pixels), the "
+            "usual choice for 28x28 and 32x32 images"
+        ) from None
+
+
+def with_shared_doc(shared_doc: str):
+    """Appends a family's shared details, arguments and example to a builder's docstring."""
+    import inspect
+
+    def decorate(builder):
+        builder.__doc__ = (
+            inspect.cleandoc(builder.__doc__) + "\n" + shared_doc.format(name=builder.__name__)
+        )
+        return builder
+
+    return decorate

@@ -10,7 +10,6 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerascnn.errors import KerasCNNError
 from kerascnn.layers import ClassicDropout
 from kerascnn.models import common
 from kerascnn.models.blocks import conv2d, he_normal
@@ -75,8 +74,8 @@ def deep_mnist_cnn(
     common.check_arguments(
         name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
     )
-    if not 0 <= dropout < 1:
-        raise KerasCNNError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
+    common.check_rate(name, "dropout", dropout)
+    common.check_flag(name, "inverted_dropout", inverted_dropout)
     inputs = common.image_input(
         name=name,
         input_tensor=input_tensor,

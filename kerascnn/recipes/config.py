@@ -32,6 +32,8 @@ class DataConfig:
     `name` is a tfds name (mnist, fashion_mnist, cifar10 ...) or 'mnist_sample' for the bundled sample.
     `data_dir` is a folder of MNIST-format IDX files used instead of tfds (also: $KERASCNN_DATA_DIR).
     `tfds_data_dir` is where tfds keeps prepared datasets (default: tfds' own, ~/tensorflow_datasets).
+    `image_shape` is the (height, width, channels) the model trains on; other images are adapted
+    (padded or resized, channels repeated or averaged; see `kerascnn.data.adapt`). None: as stored.
     `validation`: 'test' evaluates on the test split every epoch (as the book does), 'holdout' on the
     last `holdout_fraction` of the training split, 'none' not at all.
     `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly).
@@ -40,6 +42,7 @@ class DataConfig:
     name: str = "mnist"
     data_dir: str | None = None
     tfds_data_dir: str | None = None
+    image_shape: tuple[int, int, int] | None = None
     validation: Literal["test", "holdout", "none"] = "test"
     holdout_fraction: float = 0.1
     train_limit: int | None = None
@@ -57,6 +60,12 @@ class DataConfig:
         _positive(self.train_limit, "data.train_limit")
         _positive(self.test_limit, "data.test_limit")
         _positive(self.shuffle_buffer, "data.shuffle_buffer")
+        _require(
+            self.image_shape is None or (len(self.image_shape) == 3 and min(self.image_shape) >= 1),
+            "data.image_shape",
+            "None or (height, width, channels)",
+            self.image_shape,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +82,7 @@ class OptimizerConfig:
 
     `schedule`: 'constant'; 'cosine' (to 0 over the run, after `warmup_epochs` of linear warmup);
     'exponential' (times `decay_rate` every `decay_epochs`, smoothly); 'step' (times `decay_rate` every
-    `decay_epochs`, in steps).
+    `decay_epochs`, in steps). `epsilon` (Adam, AdamW, RMSprop) and `clipnorm` default to Keras'.
     """
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -85,6 +94,8 @@ class OptimizerConfig:
     warmup_epochs: float = 0.0
     decay_rate: float = 0.1
     decay_epochs: float = 10.0
+    epsilon: float | None = None
+    clipnorm: float | None = None
 
     def __post_init__(self):
         _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
@@ -100,6 +111,18 @@ class OptimizerConfig:
         )
         _require(0 < self.decay_rate <= 1, "optimizer.decay_rate", "in (0, 1]", self.decay_rate)
         _require(self.decay_epochs > 0, "optimizer.decay_epochs", "positive", self.decay_epochs)
+        _require(
+            self.epsilon is None or self.epsilon > 0,
+            "optimizer.epsilon",
+            "None or positive",
+            self.epsilon,
+        )
+        _require(
+            self.clipnorm is None or self.clipnorm > 0,
+            "optimizer.clipnorm",
+            "None or positive",
+            self.clipnorm,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

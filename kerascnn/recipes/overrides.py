@@ -108,6 +108,8 @@ def _type_name(tp) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if tp is type(None):
         return "None"
+    if typing.get_origin(tp) is tuple:
+        return "a tuple (" + ", ".join(_type_name(a) for a in typing.get_args(tp)) + ")"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -120,6 +122,17 @@ def _coerce(value, tp, key: str, from_text: bool):
 
 
 _INVALID = object()
+
+
+def _convert_tuple(value, args):
+    """A list or tuple (JSON has no tuples) checked item by item against tuple[...] `args`."""
+    if not isinstance(value, (list, tuple)):
+        return _INVALID
+    types_ = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+    if len(types_) != len(value):
+        return _INVALID
+    items = tuple(_convert(item, tp, False) for item, tp in zip(value, types_, strict=True))
+    return _INVALID if any(item is _INVALID for item in items) else items
 
 
 def _convert(value, tp, from_text: bool):
@@ -153,6 +166,8 @@ def _convert(value, tp, from_text: bool):
         return float(value)
     if tp is str:
         return value if isinstance(value, str) else _INVALID
+    if origin is tuple:
+        return _convert_tuple(_literal(value) if from_text else value, args)
     if origin in (Mapping, dict) or tp in (dict, Mapping):
         value = _literal(value) if from_text else value
         return dict(value) if isinstance(value, Mapping) else _INVALID

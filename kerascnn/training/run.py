@@ -37,6 +37,7 @@ class RunResult:
     metrics: dict
     run_dir: Path
     export_dir: Path | None
+    notice: str = ""
 
     def summary(self) -> str:
         m = self.metrics
@@ -52,8 +53,8 @@ class RunResult:
                 f"  export:      {self.export_dir}  "
                 f"(saved_model_cli show --all --dir {self.export_dir})"
             )
-        if m["data"]["note"]:
-            lines.append(f"  NOTE: {m['data']['note']}")
+        if self.notice:
+            lines.append(f"  NOTE: {self.notice}")
         return "\n".join(lines)
 
 
@@ -74,8 +75,16 @@ def check_recipe(recipe: Recipe) -> None:
         )
 
 
+# GoogLeNet's weight for the losses of its auxiliary classifiers (Szegedy et al. 2014, sec. 5).
+AUX_LOSS_WEIGHT = 0.3
+MAIN_OUTPUT = "predictions"
+
+
 def build_classifier(recipe: Recipe, info) -> keras.Model:
-    """The recipe's model behind the deterministic preprocessing the export also carries."""
+    """The recipe's model behind the deterministic preprocessing the export also carries.
+
+    A model with auxiliary classifiers (`aux_logits`) gets a dict of outputs keyed by head name.
+    """
     classifier = create_model(
         recipe.model.name,
         input_shape=info.image_shape,
@@ -83,8 +92,49 @@ def build_classifier(recipe: Recipe, info) -> keras.Model:
         **dict(recipe.model.args),
     )
     inputs = keras.Input(shape=info.image_shape, name="images")
-    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
-    return keras.Model(inputs, classifier(x), name=recipe.name)
+    outputs = classifier(keras.layers.Rescaling(1 / 255, name="rescale")(inputs))
+    if len(classifier.outputs) > 1:
+        outputs = dict(zip(classifier.output_names, outputs, strict=True))
+    return keras.Model(inputs, outputs, name=recipe.name)
+
+
+def heads(model: keras.Model) -> list[str]:
+    """The names of a multi-output model's heads; empty for a single output."""
+    return list(model.output) if isinstance(model.output, dict) else []
+
+
+def compile_classifier(model: keras.Model, recipe: Recipe, optimizer="rmsprop") -> None:
+    """Cross-entropy and accuracy on the main output; auxiliary heads add their weighted loss."""
+    from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    names = heads(model)
+    model.compile(
+        optimizer=optimizer,
+        loss={name: loss for name in names} if names else loss,
+        loss_weights=(
+            {name: 1.0 if name == MAIN_OUTPUT else AUX_LOSS_WEIGHT for name in names}
+            if names
+            else None
+        ),
+        metrics={MAIN_OUTPUT: ["accuracy"]} if names else ["accuracy"],
+        steps_per_execution=recipe.steps_per_execution,
+    )
+
+
+def label_every_head(dataset, names: list[str]):
+    """Repeats each label for every head of a multi-output model."""
+    if not names or dataset is None:
+        return dataset
+    return dataset.map(lambda images, labels: (images, {name: labels for name in names}))
+
+
+def inference_model(model: keras.Model, recipe: Recipe) -> keras.Model:
+    """The model evaluated and exported: the main output only, compiled for `evaluate`."""
+    if not heads(model):
+        return model
+    inference = keras.Model(model.inputs, model.output[MAIN_OUTPUT], name=model.name)
+    compile_classifier(inference, recipe)
+    return inference
 
 
 def new_run_dir(recipe: Recipe) -> Path:
@@ -117,7 +167,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             data.train,
             training=True,
             shuffle_buffer=recipe.data.shuffle_buffer,
-            augmentation=create_augmentation(recipe.augmentation, seed=recipe.seed),
+            augmentation=create_augmentation(
+                recipe.augmentation, image_shape=data.info.image_shape, seed=recipe.seed
+            ),
             **pipeline,
         )
         validation = (
@@ -128,28 +180,27 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         test = batches(data.test, training=False, **pipeline)
         with strategy.scope():
             model = build_classifier(recipe, data.info)
-            from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
-            model.compile(
-                optimizer=make_optimizer(
+            compile_classifier(
+                model,
+                recipe,
+                make_optimizer(
                     recipe.optimizer,
                     num_examples=data.info.num_train,
                     batch_size=recipe.batch_size,
                     epochs=recipe.epochs,
                 ),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-                metrics=["accuracy"],
-                steps_per_execution=recipe.steps_per_execution,
             )
+            train_labels = heads(model)
 
-        if data.info.note:
-            announce(data.info.note)
+        if data.info.notice:
+            announce(data.info.notice)
         run_dir = new_run_dir(recipe)
         files.write_json(run_dir / "recipe.json", to_dict(recipe))
         (run_dir / "checkpoints").mkdir()
         started = time.perf_counter()
         fit = model.fit(
-            train,
-            validation_data=validation,
+            label_every_head(train, train_labels),
+            validation_data=label_every_head(validation, train_labels),
             epochs=recipe.epochs,
             callbacks=make_callbacks(recipe.callbacks, run_dir),
             verbose=verbose,
@@ -157,6 +208,8 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         )  # the pipeline shuffles
         train_seconds = time.perf_counter() - started
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+        with strategy.scope():
+            model = inference_model(model, recipe)
         evaluation = model.evaluate(test, return_dict=True, verbose=0)
 
         metrics = {
@@ -189,6 +242,6 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             metrics["export_dir"] = str(export_dir)
         files.write_json(run_dir / "metrics.json", metrics)
         viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
-    result = RunResult(recipe, model, history, metrics, run_dir, export_dir)
+    result = RunResult(recipe, model, history, metrics, run_dir, export_dir, data.info.notice)
     print(result.summary(), file=sys.stdout, flush=True)
     return result

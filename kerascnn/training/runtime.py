@@ -53,13 +53,20 @@ def make_optimizer(config, *, num_examples: int, batch_size: int, epochs: int):
     """The recipe's optimizer with its learning-rate schedule."""
     steps_per_epoch = max(1, math.ceil(num_examples / batch_size))
     rate = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch, epochs=epochs)
-    decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
+    # Only what the recipe sets is passed, so every other option keeps Keras' default.
+    options = {
+        key: value
+        for key, value in (("weight_decay", config.weight_decay), ("clipnorm", config.clipnorm))
+        if value is not None
+    }
     if config.name == "sgd":
         return keras.optimizers.SGD(
-            rate, momentum=config.momentum, nesterov=config.nesterov, **decay
+            rate, momentum=config.momentum, nesterov=config.nesterov, **options
         )
+    if config.epsilon is not None:
+        options["epsilon"] = config.epsilon
     if config.name == "rmsprop":
-        return keras.optimizers.RMSprop(rate, momentum=config.momentum, **decay)
+        return keras.optimizers.RMSprop(rate, momentum=config.momentum, **options)
     if config.name == "adamw":
-        return keras.optimizers.AdamW(rate, **decay)
-    return keras.optimizers.Adam(rate, **decay)
+        return keras.optimizers.AdamW(rate, **options)
+    return keras.optimizers.Adam(rate, **options)
