@@ -1,9 +1,10 @@
-"""The `kerascnn` command: list, show and run recipes.
+"""The `kerascnn` command: list, show and run recipes, and report on runs.
 
     kerascnn list
     kerascnn show deep_mnist [--format json|python] [overrides]
     kerascnn run deep_mnist --epochs 2 [--set optimizer.learning_rate=3e-4] [--data-dir DIR]
     kerascnn run recipes/deep_mnist.py
+    kerascnn report runs/deep_mnist/20261122-081500
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
 """
@@ -131,6 +132,13 @@ def _run(args) -> None:
     run_recipe(_resolve(args), verbose=args.verbose)
 
 
+def _report(args) -> None:
+    from kerascnn.inspection import write_report
+
+    page = write_report(args.run_dir, examples=args.examples)
+    print(f"report: {page}  (figures as PNG beside it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -154,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_overrides(run)
     run.set_defaults(handler=_run)
+    report = commands.add_parser(
+        "report", help="write a run's figures as PNG and one HTML page under RUN_DIR/report/"
+    )
+    report.add_argument("run_dir", help="a run directory, e.g. runs/deep_mnist/20261122-081500")
+    report.add_argument(
+        "--examples", type=int, default=2000, help="test images to evaluate (default 2000)"
+    )
+    report.set_defaults(handler=_report)
     return parser
 
 

@@ -9,6 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes owner-only files; what we write should get the usual permissions.
+FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yields a temporary path beside `path`; renames it into place only if the block succeeds."""
@@ -18,12 +28,40 @@ def atomic_path(path: str | os.PathLike):
         prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
     )
     os.close(handle)
+    os.chmod(temporary, FILE_MODE)
     try:
         yield Path(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike):
+    """Yields a staging folder beside `path` and swaps it in for `path` only if the block succeeds.
+
+    An existing `path` is replaced as a whole: a reader sees the old folder or the new one, never
+    a mix, and a failure leaves the old one as it was.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    os.chmod(staging, 0o777 & ~_umask())
+    try:
+        yield staging
+        if path.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, retired / path.name)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -13,56 +13,19 @@ command reached 99.22 %.
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
 
-from kerascnn.recipes import (
-    CallbackConfig,
-    DataConfig,
-    ExportConfig,
-    ModelConfig,
-    OptimizerConfig,
-    Recipe,
-)
+from kerascnn.recipes import DataConfig, ModelConfig, OptimizerConfig, Recipe
 
 
 def recipe() -> Recipe:
     return Recipe(
         name="deep_mnist",
         description="The book's deep CNN on MNIST: Adam 1e-3, batch 100, 20 epochs; the book reports 99.38 %.",
-        data=DataConfig(
-            name="mnist",
-            data_dir=None,
-            tfds_data_dir=None,
-            validation="test",
-            holdout_fraction=0.1,
-            train_limit=None,
-            test_limit=None,
-            shuffle_buffer=60000,
-            offline_fallback=True,
-        ),
-        model=ModelConfig(name="deep_mnist_cnn", args={}),
+        data=DataConfig(name="mnist"),
+        model=ModelConfig(name="deep_mnist_cnn"),
         augmentation="none",
-        optimizer=OptimizerConfig(
-            name="adam",
-            learning_rate=0.001,
-            momentum=0.0,
-            nesterov=False,
-            weight_decay=None,
-            schedule="constant",
-            warmup_epochs=0.0,
-            decay_rate=0.1,
-            decay_epochs=10.0,
-        ),
+        optimizer=OptimizerConfig(name="adam"),
         batch_size=100,
         epochs=20,
-        precision="float32",
-        strategy="default",
-        steps_per_execution=1,
-        seed=0,
-        callbacks=CallbackConfig(
-            tensorboard=True, histogram_freq=0, checkpoint=True, early_stopping_patience=None
-        ),
-        export=ExportConfig(enabled=True, directory="saved_models"),
-        runs_dir="runs",
         target_accuracy=0.9938,
         source='Koki Saito, "Deep Learning from Scratch" (2016), ch. 8.1, ch08/train_deepnet.py',
-        smoke={},
     )

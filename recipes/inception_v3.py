@@ -14,42 +14,20 @@ Training recipe source: Szegedy et al., Rethinking the Inception architecture (2
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
 
-from kerascnn.recipes import (
-    CallbackConfig,
-    DataConfig,
-    ExportConfig,
-    ModelConfig,
-    OptimizerConfig,
-    Recipe,
-)
+from kerascnn.recipes import DataConfig, ModelConfig, OptimizerConfig, Recipe
 
 
 def recipe() -> Recipe:
     return Recipe(
         name="inception_v3",
         description="InceptionV3 (small stem) on CIFAR-10: RMSprop 0.045, eps 1.0, x0.94 every 2 epochs, clip 2.0.",
-        data=DataConfig(
-            name="cifar10",
-            data_dir=None,
-            tfds_data_dir=None,
-            image_shape=(32, 32, 3),
-            validation="test",
-            holdout_fraction=0.1,
-            train_limit=None,
-            test_limit=None,
-            shuffle_buffer=50000,
-            offline_fallback=True,
-        ),
+        data=DataConfig(name="cifar10", image_shape=(32, 32, 3), shuffle_buffer=50000),
         model=ModelConfig(name="inception_v3", args={"stem": "small"}),
         augmentation="cifar",
         optimizer=OptimizerConfig(
             name="rmsprop",
             learning_rate=0.045,
-            momentum=0.0,
-            nesterov=False,
-            weight_decay=None,
             schedule="step",
-            warmup_epochs=0.0,
             decay_rate=0.94,
             decay_epochs=2,
             epsilon=1.0,
@@ -57,16 +35,6 @@ def recipe() -> Recipe:
         ),
         batch_size=32,
         epochs=100,
-        precision="float32",
-        strategy="default",
-        steps_per_execution=1,
-        seed=0,
-        callbacks=CallbackConfig(
-            tensorboard=True, histogram_freq=0, checkpoint=True, early_stopping_patience=None
-        ),
-        export=ExportConfig(enabled=True, directory="saved_models"),
-        runs_dir="runs",
-        target_accuracy=None,
         source="Szegedy et al., Rethinking the Inception architecture (2015): RMSProp decay 0.9, epsilon 1.0, learning rate 0.045 decayed by 0.94 every two epochs, gradient clipping 2.0",
         smoke={"batch_size": 8, "data.train_limit": 16, "data.test_limit": 16},
     )

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,13 @@ def test_run_smoke_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "test accuracy" in done.stdout and "saved_models/deep_mnist/1" in done.stdout
     assert "Using the bundled MNIST sample" in done.stderr
+    # Progress in a log (not a terminal): one line per data preparation, epoch and evaluation.
+    lines = done.stdout.splitlines()
+    prepared = lines.index("preparing 256 training images")
+    assert re.match(r"256/256 - \d+s - .*/image", lines[prepared + 1])
+    assert "preparing 64 test images" in lines
+    assert any(re.match(r"8/8 - \d+s - .*val_accuracy", line) for line in lines)  # the epoch
+    assert any(re.match(r"2/2 - \d+s - .*accuracy", line) for line in lines)  # evaluation
     (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()
     assert (run_dir / "recipe.json").exists() and (
         tmp_path / "saved_models/deep_mnist/1/saved_model.pb"

@@ -44,6 +44,7 @@ class DatasetInfo:
     note: str = ""
     source_shape: tuple[int, int, int] | None = None
     adaptation: str = ""
+    class_names: tuple[str, ...] = ()
 
     @property
     def notice(self) -> str:
@@ -142,6 +143,7 @@ def _from_tfds(config) -> Splits:
         source=f"tfds {config.name} {builder.info.version} ({builder.data_dir})",
         image_shape=shape,
         num_classes=builder.info.features["label"].num_classes,
+        class_names=tuple(builder.info.features["label"].names),
     )
     sizes = {split: builder.info.splits[split].num_examples for split in ("train", "test")}
     return _split(config, train_raw, test_raw, sizes, **info)
@@ -170,6 +172,7 @@ def _fall_back(config, *, reason: str) -> Splits:
 
 def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> Splits:
     (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
     return _split(
         config,
         tf.data.Dataset.from_tensor_slices((train_x, train_y)),
@@ -178,7 +181,8 @@ def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> S
         name=name,
         source=source,
         image_shape=tuple(int(d) for d in train_x.shape[1:]),
-        num_classes=int(max(train_y.max(), test_y.max())) + 1,
+        num_classes=num_classes,
+        class_names=tuple(str(label) for label in range(num_classes)),
         note=note,
     )
 

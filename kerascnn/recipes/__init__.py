@@ -130,32 +130,45 @@ def run(name_or_path: str | Path | Recipe, *, smoke: bool = False, verbose="auto
     return run_recipe(resolve(name_or_path, overrides, smoke=smoke), verbose=verbose)
 
 
+# What a recipe file always states, even where it equals the default.
+ESSENTIAL_FIELDS = ("name", "data", "model", "augmentation", "optimizer", "batch_size", "epochs")
+
+
 def python_source(recipe: Recipe) -> str:
-    """The recipe as a runnable recipe file (what `kerascnn show NAME --format python` prints)."""
+    """The recipe as a runnable recipe file (what `kerascnn show NAME --format python` prints).
+
+    Besides the essentials (data, model, augmentation, optimizer, batch size, epochs), only the
+    fields that differ from the dataclass defaults are written, so a file reads as what makes the
+    recipe what it is; `kerascnn show NAME` prints every resolved field.
+    """
     groups = {f.name: f.type for f in dataclasses.fields(Recipe)}
     lines = []
+    used = {"Recipe"}
     for field in dataclasses.fields(recipe):
         value = getattr(recipe, field.name)
+        if field.name not in ESSENTIAL_FIELDS and value == _default(field):
+            continue
         if dataclasses.is_dataclass(value):
             inner = ", ".join(
-                f"{f.name}={getattr(value, f.name)!r}" for f in dataclasses.fields(value)
+                f"{f.name}={getattr(value, f.name)!r}"
+                for f in dataclasses.fields(value)
+                if f.name == "name" or getattr(value, f.name) != _default(f)
             )
             lines.append(f"        {field.name}={groups[field.name]}({inner}),")
+            used.add(groups[field.name])
         else:
             lines.append(f"        {field.name}={value!r},")
-    names = sorted(
-        {
-            groups[f.name]
-            for f in dataclasses.fields(recipe)
-            if dataclasses.is_dataclass(getattr(recipe, f.name))
-        }
-        | {"Recipe"}
-    )
     body = "\n".join(lines)
     return (
-        f"from kerascnn.recipes import {', '.join(names)}\n\n\n"
+        f"from kerascnn.recipes import {', '.join(sorted(used))}\n\n\n"
         f"def recipe() -> Recipe:\n    return Recipe(\n{body}\n    )\n"
     )
+
+
+def _default(field: dataclasses.Field):
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
 
 
 __all__ = [

@@ -127,16 +127,42 @@ class OptimizerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CallbackConfig:
-    """What a run logs and keeps besides its history: TensorBoard, a checkpoint, early stopping."""
+    """What a run logs and keeps besides its history: TensorBoard, a checkpoint, early stopping.
+
+    TensorBoard gets epoch scalars, step scalars every `update_freq` steps, weight histograms
+    every `histogram_freq` epochs (0: none), the graph, images (augmented inputs; confusion matrix
+    and misclassified examples among `inspect_examples` held-out images, 0: no images), and a
+    profiler trace of the steps `profile_batches` = (first, last) when set.
+    """
 
     tensorboard: bool = True
-    histogram_freq: int = 0
+    update_freq: int = 50
+    histogram_freq: int = 1
+    inspect_examples: int = 1000
+    profile_batches: tuple[int, int] | None = None
     checkpoint: bool = True
     early_stopping_patience: int | None = None
 
     def __post_init__(self):
         _require(
             self.histogram_freq >= 0, "callbacks.histogram_freq", "at least 0", self.histogram_freq
+        )
+        _positive(self.update_freq, "callbacks.update_freq")
+        _require(
+            self.inspect_examples >= 0,
+            "callbacks.inspect_examples",
+            "at least 0",
+            self.inspect_examples,
+        )
+        _require(
+            self.profile_batches is None
+            or (
+                len(self.profile_batches) == 2
+                and 1 <= self.profile_batches[0] <= self.profile_batches[1]
+            ),
+            "callbacks.profile_batches",
+            "None or (first, last) steps with 1 <= first <= last",
+            self.profile_batches,
         )
         _positive(self.early_stopping_patience, "callbacks.early_stopping_patience")
 

@@ -32,12 +32,13 @@ def deep_mnist() -> Recipe:
 
 @recipes.register
 def lenet5() -> Recipe:
-    """LeNet-5 (modern form, tanh) on MNIST padded to 32x32: Adam 1e-3, batch 128, 20 epochs; the paper: 99.05 %."""
+    """LeNet-5 (modern form, tanh) on MNIST padded to 32x32: Adam 1e-3 cosine, batch 128, 20 epochs; the paper: 99.05 %."""
     return Recipe(
         name="lenet5",
         data=DataConfig(name="mnist"),
         model=ModelConfig(name="lenet5"),
-        optimizer=OptimizerConfig(name="adam", learning_rate=1e-3),
+        # The paper lowered its learning rate in steps over its 20 passes; cosine decay does the same.
+        optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, schedule="cosine"),
         batch_size=128,
         epochs=20,
         target_accuracy=0.9905,

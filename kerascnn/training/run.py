@@ -20,6 +20,7 @@ from kerascnn import files, viz
 from kerascnn.data import batches, create_augmentation, load_dataset
 from kerascnn.errors import KerasCNNError, RecipeError
 from kerascnn.export import export_model
+from kerascnn.inspection import MAIN_OUTPUT, InspectionLogger
 from kerascnn.models import check_recipe_arguments, create_model
 from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations, models
@@ -77,7 +78,6 @@ def check_recipe(recipe: Recipe) -> None:
 
 # GoogLeNet's weight for the losses of its auxiliary classifiers (Szegedy et al. 2014, sec. 5).
 AUX_LOSS_WEIGHT = 0.3
-MAIN_OUTPUT = "predictions"
 
 
 def build_classifier(recipe: Recipe, info) -> keras.Model:
@@ -162,22 +162,6 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
     with precision_policy(recipe.precision):
         data = load_dataset(recipe.data)
         strategy = make_strategy(recipe.strategy)
-        pipeline = dict(batch_size=recipe.batch_size, seed=recipe.seed)
-        train = batches(
-            data.train,
-            training=True,
-            shuffle_buffer=recipe.data.shuffle_buffer,
-            augmentation=create_augmentation(
-                recipe.augmentation, image_shape=data.info.image_shape, seed=recipe.seed
-            ),
-            **pipeline,
-        )
-        validation = (
-            None
-            if data.validation is None
-            else batches(data.validation, training=False, **pipeline)
-        )
-        test = batches(data.test, training=False, **pipeline)
         with strategy.scope():
             model = build_classifier(recipe, data.info)
             compile_classifier(
@@ -194,6 +178,39 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
 
         if data.info.notice:
             announce(data.info.notice)
+        pipeline = dict(batch_size=recipe.batch_size, seed=recipe.seed)
+
+        def preparing(count: int, split: str) -> str | None:
+            return f"preparing {count} {split} images" if verbose != 0 else None
+
+        train = batches(
+            data.train,
+            training=True,
+            shuffle_buffer=recipe.data.shuffle_buffer,
+            augmentation=create_augmentation(
+                recipe.augmentation, image_shape=data.info.image_shape, seed=recipe.seed
+            ),
+            progress=preparing(data.info.num_train, "training"),
+            **pipeline,
+        )
+        validation = (
+            None
+            if data.validation is None or recipe.data.validation == "test"
+            else batches(
+                data.validation,
+                training=False,
+                progress=preparing(data.info.num_validation, "validation"),
+                **pipeline,
+            )
+        )
+        test = batches(
+            data.test,
+            training=False,
+            progress=preparing(data.info.num_test, "test"),
+            **pipeline,
+        )
+        if recipe.data.validation == "test":
+            validation = test  # one pipeline and one cache for both
         run_dir = new_run_dir(recipe)
         files.write_json(run_dir / "recipe.json", to_dict(recipe))
         (run_dir / "checkpoints").mkdir()
@@ -202,7 +219,20 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             label_every_head(train, train_labels),
             validation_data=label_every_head(validation, train_labels),
             epochs=recipe.epochs,
-            callbacks=make_callbacks(recipe.callbacks, run_dir),
+            callbacks=make_callbacks(
+                recipe.callbacks,
+                run_dir,
+                inspection=InspectionLogger(
+                    run_dir / "tensorboard" / "images",
+                    train=train,
+                    held_out=test if validation is None else validation,
+                    class_names=data.info.class_names,
+                    examples_per_epoch=data.info.num_train,
+                    batch_size=recipe.batch_size,
+                    update_freq=recipe.callbacks.update_freq,
+                    examples=recipe.callbacks.inspect_examples,
+                ),
+            ),
             verbose=verbose,
             shuffle=False,
         )  # the pipeline shuffles
@@ -210,7 +240,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         with strategy.scope():
             model = inference_model(model, recipe)
-        evaluation = model.evaluate(test, return_dict=True, verbose=0)
+        evaluation = model.evaluate(test, return_dict=True, verbose=verbose)
 
         metrics = {
             "test_accuracy": float(evaluation["accuracy"]),

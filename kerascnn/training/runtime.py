@@ -70,3 +70,19 @@ def make_optimizer(config, *, num_examples: int, batch_size: int, epochs: int):
     if config.name == "adamw":
         return keras.optimizers.AdamW(rate, **options)
     return keras.optimizers.Adam(rate, **options)
+
+
+def is_chief() -> bool:
+    """Whether this process writes logs and exports: the chief of a multi-worker cluster (from
+    TF_CONFIG: the `chief` task, or worker 0 when there is none), or any single process."""
+    import json
+    import os
+
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and not has_chief
