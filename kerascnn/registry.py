@@ -30,10 +30,12 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
 class Registry:
     """Names to callables, filled by the `register` decorator."""
 
-    def __init__(self, kind: str, *, defined_in: str):
+    def __init__(self, kind: str, *, defined_in: str, defaults: dict[str, Any] | None = None):
         self.kind = kind
         self._defined_in = defined_in
+        self._defaults = dict(defaults or {})
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._metadata: dict[str, dict[str, Any]] = {}
 
     @property
     def _filled(self) -> dict[str, Callable[..., Any]]:
@@ -42,8 +44,11 @@ class Registry:
         importlib.import_module(self._defined_in)
         return self._entries
 
-    def register(self, fn: Callable | None = None, *, name: str | None = None):
-        """Registers `fn` under `name` (default: its `__name__`); usable as `@register`."""
+    def register(self, fn: Callable | None = None, *, name: str | None = None, **metadata):
+        """Registers `fn` under `name` (default: its `__name__`); usable as `@register`.
+
+        `metadata` (e.g. a model's `task`) completes the registry's defaults; `names` filters on it.
+        """
 
         def add(fn: Callable) -> Callable:
             key = name or fn.__name__
@@ -54,6 +59,7 @@ class Registry:
                     f"{other.__module__}.{other.__qualname__}; register under another name"
                 )
             self._entries[key] = fn
+            self._metadata[key] = {**self._defaults, **metadata}
             return fn
 
         return add(fn) if fn is not None else add
@@ -69,8 +75,18 @@ class Registry:
         doc = (self.get(name).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
-    def names(self) -> list[str]:
-        return sorted(self._filled)
+    def metadata(self, name: str) -> dict[str, Any]:
+        """What `name` was registered with, e.g. {"task": "classification"}."""
+        self.get(name)
+        return dict(self._metadata[name])
+
+    def names(self, **metadata) -> list[str]:
+        """All names, or those registered with the given metadata (`names(task="classification")`)."""
+        return sorted(
+            key
+            for key in self._filled
+            if all(self._metadata[key].get(k) == v for k, v in metadata.items())
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self._filled
@@ -82,6 +98,8 @@ class Registry:
         return len(self._filled)
 
 
-models = Registry("model", defined_in="kerascnn.models")
+# A model's task says which questions it answers: a classifier maps images to class probabilities
+# (and trains with the classification run); GAN parts are built by their GAN model.
+models = Registry("model", defined_in="kerascnn.models", defaults={"task": "classification"})
 recipes = Registry("recipe", defined_in="kerascnn.recipes")
 augmentations = Registry("augmentation preset", defined_in="kerascnn.data.augment")

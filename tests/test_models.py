@@ -44,6 +44,7 @@ MIN_SIDE = {
     "resnet50": 32,
 }
 SMALL_INPUTS = [(28, 28, 1), (32, 32, 3)]
+CLASSIFIERS = models.names(task="classification")
 
 
 def small(name, **kwargs):
@@ -52,10 +53,10 @@ def small(name, **kwargs):
 
 
 def test_every_registered_model_has_a_reference():
-    assert sorted(REFERENCE) == sorted(models.names()) == sorted(MIN_SIDE)
+    assert sorted(REFERENCE) == sorted(CLASSIFIERS) == sorted(MIN_SIDE)
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_builder_signature_is_keras_applications(name):
     parameters = inspect.signature(models.get(name)).parameters
     assert list(parameters)[:8] == [
@@ -72,7 +73,7 @@ def test_builder_signature_is_keras_applications(name):
     assert all(p.kind is p.KEYWORD_ONLY for p in list(parameters.values())[8:])
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_reference_parameter_count(name):
     count, expected, _ = REFERENCE[name]
     model = kerascnn.create_model(name)
@@ -83,7 +84,7 @@ def test_reference_parameter_count(name):
     assert model.name == name
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 @pytest.mark.parametrize("shape", SMALL_INPUTS)
 def test_small_inputs_any_class_count(name, shape):
     model = small(name, input_shape=shape, classes=7)
@@ -93,7 +94,7 @@ def test_small_inputs_any_class_count(name, shape):
     np.testing.assert_allclose(keras.ops.sum(probabilities, axis=-1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 @pytest.mark.parametrize("pooling,rank", [(None, 4), ("avg", 2), ("max", 2)])
 def test_headless_pooling(name, pooling, rank):
     model = small(name, include_top=False, pooling=pooling, input_shape=(32, 32, 3))
@@ -101,7 +102,7 @@ def test_headless_pooling(name, pooling, rank):
     assert "predictions" not in [layer.name for layer in model.layers]
 
 
-@pytest.mark.parametrize("name", [n for n in models.names() if MIN_SIDE[n]])
+@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if MIN_SIDE[n]])
 def test_too_small_input_names_the_minimum(name):
     side = MIN_SIDE[name]
     with pytest.raises(KerasCNNError, match=rf"too small.*at least {side}x{side}"):
@@ -112,7 +113,7 @@ def test_too_small_input_names_the_minimum(name):
     )
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_weights_round_trip(name, tmp_path):
     model = small(name, input_shape=(28, 28, 1), classes=3)
     path = tmp_path / "w.weights.h5"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 # Importing a family registers its builders.
-from kerascnn.models import classic, deep_cnn, inception, resnet, vgg  # noqa: F401
+from kerascnn.models import classic, dcgan, deep_cnn, inception, resnet, vgg  # noqa: F401
 from kerascnn.registry import models
 
 
@@ -14,9 +14,9 @@ def create_model(name: str, **kwargs) -> keras.Model:
     return models.get(name)(**kwargs)
 
 
-def list_models() -> list[str]:
-    """The names of all registered models."""
-    return models.names()
+def list_models(task: str | None = None) -> list[str]:
+    """The names of all registered models, or of those for `task` ("classification", ...)."""
+    return models.names() if task is None else models.names(task=task)
 
 
 # Set by the run from the data (or fixed for a classifier); a recipe may not pass them.

@@ -1,0 +1,368 @@
+"""DCGAN's generator and discriminator (Radford, Metz & Chintala, 2015).
+
+Both are all-convolutional: the generator projects a noise vector to a small feature map and doubles
+its size with strided transposed convolutions; the discriminator halves the size with strided
+convolutions and ends in one convolution that covers what is left. No pooling, no dense hidden layers,
+BatchNorm everywhere except the generator's output and the discriminator's input, ReLU in the
+generator with a tanh output, LeakyReLU 0.2 in the discriminator, weights drawn from N(0, 0.02)
+(BatchNorm scales from N(1, 0.02), as in the reference code).
+
+The number of stride-2 stages follows from the image size: it is halved while it stays even and at
+least 4 pixels (64 -> 32 -> 16 -> 8 -> 4: four stages; 32: three; 28 -> 14 -> 7: two). The first
+generator stage has `base_filters * 2 ** (stages - 1)` filters and each stage halves them; the
+discriminator mirrors it.
+
+Reference:
+- Radford, Metz & Chintala, "Unsupervised representation learning with deep convolutional generative
+  adversarial networks" (2015), sec. 3 and Fig. 1; the 64x64x3 layout of its reference code.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import initializers, layers
+
+from kerascnn.errors import KerasCNNError
+from kerascnn.models import common
+from kerascnn.registry import models
+
+LEAKY_SLOPE = 0.2
+
+
+def normal_init():
+    """Radford et al.'s initialisation: every weight from N(0, 0.02)."""
+    return initializers.RandomNormal(0.0, 0.02)
+
+
+def batch_norm(x, name):
+    return layers.BatchNormalization(
+        gamma_initializer=initializers.RandomNormal(1.0, 0.02), name=f"{name}_bn"
+    )(x)
+
+
+def stages(image_shape, *, name: str) -> tuple[int, int]:
+    """(number of stride-2 stages, side of the smallest feature map) for square `image_shape`."""
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or min(image_shape) < 1:
+        raise KerasCNNError(
+            f"{name}: image shape must be square (size, size, channels), got {tuple(image_shape)!r}"
+        )
+    side, count = int(image_shape[0]), 0
+    while side % 2 == 0 and side // 2 >= 4:
+        side, count = side // 2, count + 1
+    if count == 0:
+        raise KerasCNNError(
+            f"{name}: image size {image_shape[0]} cannot be halved to a map of at least 4 pixels; "
+            "use an even size of at least 8 (28, 32, 64 ...)"
+        )
+    return count, side
+
+
+def up_block(x, filters, *, kernel_size, use_bias, name):
+    """Transposed convolution doubling the size, BatchNorm, ReLU."""
+    x = layers.Conv2DTranspose(
+        filters,
+        kernel_size,
+        strides=2,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=normal_init(),
+        name=f"{name}_deconv",
+    )(x)
+    return layers.ReLU(name=f"{name}_relu")(batch_norm(x, name))
+
+
+def down_block(x, filters, *, kernel_size, use_bias, normalize, name):
+    """Strided convolution halving the size, BatchNorm (not on the input block), LeakyReLU 0.2."""
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=2,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=normal_init(),
+        name=f"{name}_conv",
+    )(x)
+    if normalize:
+        x = batch_norm(x, name)
+    return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_lrelu")(x)
+
+
+def _check(name, latent_dim, base_filters, kernel_size, weights):
+    for argument, value in (
+        ("latent_dim", latent_dim),
+        ("base_filters", base_filters),
+        ("kernel_size", kernel_size),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise KerasCNNError(f"{name}: {argument} must be a positive integer, got {value!r}")
+    common.check_arguments(name=name, include_top=False, weights=weights, pooling=None, classes=1)
+
+
+@models.register(task="gan_generator")
+def dcgan_generator(
+    weights=None,
+    image_shape=(64, 64, 3),
+    latent_dim=100,
+    name="dcgan_generator",
+    *,
+    base_filters=64,
+    kernel_size=4,
+    use_bias=False,
+) -> keras.Model:
+    """DCGAN's generator: noise (latent_dim,) -> image in [-1, 1] of `image_shape`.
+
+    At the reference 64x64x3 configuration (latent 100, 64 base filters, 4x4 kernels, no bias) it has
+    3,576,704 trainable parameters; at 28x28x1 with the same settings, 759,680 (two stages:
+    7x7x128 -> 14x14x64 -> 28x28x1). The output layer `images` is float32 under any precision policy.
+
+    Args:
+        weights: `None` or the path of a `.weights.h5` / `.keras` file saved by kerascnn.
+        image_shape: (size, size, channels) of the images made, e.g. (28, 28, 1) or (64, 64, 3).
+        latent_dim: length of the noise vector.
+        name: the model's name.
+        base_filters: filters of the last hidden stage (the paper: 64 at 64x64, "ngf").
+        kernel_size: side of every transposed convolution's kernel (the reference code: 4).
+        use_bias: whether convolutions have biases (not in the reference: BatchNorm follows).
+
+    Returns:
+        A Functional `keras.Model` from `noise` to `images`.
+    """
+    _check(name, latent_dim, base_filters, kernel_size, weights)
+    count, side = stages(image_shape, name=name)
+    inputs = keras.Input(shape=(latent_dim,), name="noise")
+    x = layers.Reshape((1, 1, latent_dim), name="noise_map")(inputs)
+    # The projection: a transposed convolution from 1x1 to side x side (the paper's "project and
+    # reshape", written as a convolution as in its reference code).
+    x = layers.Conv2DTranspose(
+        base_filters * 2 ** (count - 1),
+        side,
+        padding="valid",
+        use_bias=use_bias,
+        kernel_initializer=normal_init(),
+        name="project_deconv",
+    )(x)
+    x = layers.ReLU(name="project_relu")(batch_norm(x, "project"))
+    for stage in range(1, count):
+        x = up_block(
+            x,
+            base_filters * 2 ** (count - 1 - stage),
+            kernel_size=kernel_size,
+            use_bias=use_bias,
+            name=f"block{stage}",
+        )
+    x = layers.Conv2DTranspose(
+        image_shape[-1],
+        kernel_size,
+        strides=2,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=normal_init(),
+        name="output_deconv",
+    )(x)
+    outputs = layers.Activation("tanh", dtype="float32", name="images")(x)
+    return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
+
+
+@models.register(task="gan_discriminator")
+def dcgan_discriminator(
+    weights=None,
+    input_shape=(64, 64, 3),
+    name="dcgan_discriminator",
+    *,
+    base_filters=64,
+    kernel_size=4,
+    use_bias=False,
+) -> keras.Model:
+    """DCGAN's discriminator: image in [-1, 1] -> one logit (real > 0 > fake).
+
+    At the reference 64x64x3 configuration (64 base filters, 4x4 kernels, no bias) it has 2,765,568
+    trainable parameters; at 28x28x1, 138,624 (14x14x64 -> 7x7x128 -> one 7x7 convolution). It
+    returns logits, not probabilities, so the loss is computed stably (`from_logits=True`); the
+    output `logits` is float32 under any precision policy.
+
+    Args:
+        weights: `None` or the path of a `.weights.h5` / `.keras` file saved by kerascnn.
+        input_shape: (size, size, channels) of the images judged.
+        name: the model's name.
+        base_filters: filters of the first stage (the paper: 64 at 64x64, "ndf").
+        kernel_size: side of every strided convolution's kernel (the reference code: 4).
+        use_bias: whether convolutions have biases (not in the reference).
+
+    Returns:
+        A Functional `keras.Model` from `images` to `logits` of shape (batch, 1).
+    """
+    _check(name, 1, base_filters, kernel_size, weights)
+    count, side = stages(input_shape, name=name)
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    for stage in range(count):
+        x = down_block(
+            x,
+            base_filters * 2**stage,
+            kernel_size=kernel_size,
+            use_bias=use_bias,
+            normalize=stage > 0,
+            name=f"block{stage + 1}",
+        )
+    x = layers.Conv2D(
+        1,
+        side,
+        padding="valid",
+        use_bias=use_bias,
+        kernel_initializer=normal_init(),
+        name="output_conv",
+    )(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Activation("linear", dtype="float32", name="logits")(x)
+    return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
+
+
+def _replicas() -> int:
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class DCGAN(keras.Model):
+    """A generator and a discriminator trained against each other (Goodfellow et al. 2014).
+
+    Each `train_step` takes a batch of real images scaled to [-1, 1] and makes one discriminator
+    update (real -> 1, generated -> 0) and one generator update (generated -> 1, the non-saturating
+    loss of Goodfellow et al.), each on fresh noise from the model's `SeedGenerator`.
+
+    Losses are `keras.losses.Loss` objects with "sum_over_batch_size" reduction, which divide by the
+    number of replicas under a `tf.distribute` strategy, so the gradients summed over replicas are
+    those of the global batch; the trackers get the unscaled values. Under a mixed-precision policy
+    the optimizers are wrapped in `LossScaleOptimizer` (by `compile`) and every loss is scaled
+    before its gradients are taken.
+
+    Args:
+        generator: a model from noise (latent_dim,) to images, e.g. `dcgan_generator`.
+        discriminator: a model from images to one logit, e.g. `dcgan_discriminator`.
+        seed: seed of the noise.
+
+    Example:
+        >>> gan = DCGAN(dcgan_generator(image_shape=(28, 28, 1)),
+        ...             dcgan_discriminator(input_shape=(28, 28, 1)))
+        >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+        ...             keras.optimizers.Adam(2e-4, beta_1=0.5))
+        >>> gan.fit(images_in_minus_one_to_one, epochs=1)
+    """
+
+    def __init__(self, generator, discriminator, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.real_score_tracker = keras.metrics.Mean(name="d_real")
+        self.fake_score_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True  # both parts are built Functional models
+
+    def compile(self, d_optimizer, g_optimizer, loss=None, **kwargs):
+        """`loss` compares logits with 0/1 targets (default: binary cross-entropy on logits)."""
+        super().compile(**kwargs)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            d_optimizer, g_optimizer = (
+                o
+                if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(o)
+                for o in (d_optimizer, g_optimizer)
+            )
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss or keras.losses.BinaryCrossentropy(from_logits=True)
+        # Built here, in the caller's strategy scope: their slots must not be made inside a replica.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.real_score_tracker,
+            self.fake_score_tracker,
+        ]
+
+    def call(self, noise, training=False):
+        return self.generator(noise, training=training)
+
+    def noise(self, batch_size):
+        """Fresh noise; under a `tf.distribute` strategy each replica draws its own."""
+        import tensorflow as tf
+
+        seed = self.seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            # Replicas share the generator's state; without this they would all draw the same noise.
+            seed = seed + tf.cast(context.replica_id_in_sync_group, seed.dtype)
+        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=seed)
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        batch_size = keras.ops.shape(real)[0]
+        ones = keras.ops.ones((batch_size, 1))
+        zeros = keras.ops.zeros((batch_size, 1))
+
+        with tf.GradientTape() as tape:
+            fake = self.generator(self.noise(batch_size), training=True)
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = self.loss_fn(ones, real_logits) + self.loss_fn(zeros, fake_logits)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        weights = self.discriminator.trainable_weights
+        self.d_optimizer.apply(tape.gradient(scaled, weights), weights)
+
+        with tf.GradientTape() as tape:
+            fake = self.generator(self.noise(batch_size), training=True)
+            g_loss = self.loss_fn(ones, self.discriminator(fake, training=True))
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        weights = self.generator.trainable_weights
+        self.g_optimizer.apply(tape.gradient(scaled, weights), weights)
+
+        replicas = _replicas()
+        self.d_loss_tracker.update_state(d_loss * replicas)
+        self.g_loss_tracker.update_state(g_loss * replicas)
+        # The discriminator's mean belief that real and generated images are real.
+        self.real_score_tracker.update_state(keras.ops.sigmoid(real_logits))
+        self.fake_score_tracker.update_state(keras.ops.sigmoid(fake_logits))
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_compile_config(self):
+        serialize = keras.saving.serialize_keras_object
+        return {
+            "d_optimizer": serialize(self.d_optimizer),
+            "g_optimizer": serialize(self.g_optimizer),
+            "loss": serialize(self.loss_fn),
+        }
+
+    def compile_from_config(self, config):
+        """Recreates (and builds) both optimizers, so a checkpoint's optimizer state loads."""
+        deserialize = keras.saving.deserialize_keras_object
+        self.compile(
+            deserialize(config["d_optimizer"]),
+            deserialize(config["g_optimizer"]),
+            deserialize(config["loss"]),
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        generator = keras.saving.deserialize_keras_object(config.pop("generator"))
+        discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
+        return cls(generator, discriminator, **config)
