@@ -5,6 +5,7 @@
     kerascnn run deep_mnist --epochs 2 [--set optimizer.learning_rate=3e-4] [--data-dir DIR]
     kerascnn run recipes/deep_mnist.py
     kerascnn report runs/deep_mnist/20261122-081500
+    kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
 """
@@ -109,9 +110,11 @@ def _resolve(args):
 def _list(args) -> None:
     from kerascnn.registry import augmentations, models, recipes
 
-    for kind, registry in (("recipe", recipes), ("model", models), ("augmentation", augmentations)):
+    kinds = (("recipe", recipes), ("model", models), ("augmentation", augmentations))
+    width = max(len(name) for _, registry in kinds for name in registry) + 1
+    for kind, registry in kinds:
         for name in registry:
-            print(f"{kind:<13} {name:<18} {registry.summary(name)}")
+            print(f"{kind:<13} {name:<{width}} {registry.summary(name)}")
 
 
 def _show(args) -> None:
@@ -137,6 +140,13 @@ def _report(args) -> None:
 
     page = write_report(args.run_dir, examples=args.examples)
     print(f"report: {page}  (figures as PNG beside it)")
+
+
+def _sample(args) -> None:
+    from kerascnn.sampling import write_sample_grid
+
+    path = write_sample_grid(args.source, args.out, count=args.n, seed=args.seed)
+    print(f"samples: {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--examples", type=int, default=2000, help="test images to evaluate (default 2000)"
     )
     report.set_defaults(handler=_report)
+    sample = commands.add_parser("sample", help="write a grid of images made by a trained GAN")
+    sample.add_argument("source", help="a GAN export (saved_models/dcgan/1) or run directory")
+    sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument("--out", default="samples.png", help="PNG file to write")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    sample.set_defaults(handler=_sample)
     return parser
 
 

@@ -1,7 +1,8 @@
 """Export: a verified SavedModel plus a `.keras` file, published as a new numbered version.
 
 Layout: `<directory>/<name>/<version>/` holds `saved_model.pb`, `variables/` (TF Serving's layout; the
-serving signature `serve` maps images to class probabilities), `model.keras` and any records passed in.
+serving signature `serve` maps the model's input to its output: images to class probabilities for a
+classifier, noise to uint8 images for a GAN's generator), `model.keras` and any records passed in.
 The version is built under a temporary name, reloaded with `tf.saved_model.load` and compared with the
 Keras model, and only then renamed into place; an existing version is never touched.
 """
@@ -61,10 +62,10 @@ def export_model(
 
 def verify_saved_model(model: keras.Model, path: Path, sample: np.ndarray, *, atol: float) -> None:
     """Reloads the SavedModel at `path` and checks that it predicts what `model` predicts."""
-    expected = model.predict(sample, verbose=0)
+    expected = np.asarray(model.predict(sample, verbose=0), np.float64)
     reloaded = tf.saved_model.load(str(path))
-    served = reloaded.serve(tf.constant(sample, dtype=tf.float32))
-    difference = float(np.max(np.abs(np.asarray(served) - expected)))
+    served = np.asarray(reloaded.serve(tf.constant(sample, dtype=tf.float32)), np.float64)
+    difference = float(np.max(np.abs(served - expected)))
     if not difference <= atol:
         raise ExportError(
             f"the reloaded SavedModel differs from the Keras model by {difference:.3g} "

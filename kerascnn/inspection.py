@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from kerascnn import files, viz
 from kerascnn.errors import KerasCNNError
+from kerascnn.training.tasks import MAIN_OUTPUT
 
-MAIN_OUTPUT = "predictions"
 REPORT_DIR = "report"
 
 
@@ -132,10 +132,6 @@ def layer_time_shares(model: keras.Model, batch: np.ndarray, *, repeats: int = 3
     return shares
 
 
-def _figure_image(figure) -> tf.Tensor:
-    return tf.image.decode_png(viz.png_bytes(figure), channels=4)[None]
-
-
 class InspectionLogger(keras.callbacks.Callback):
     """Adds speed to the logs and writes images to TensorBoard.
 
@@ -184,7 +180,7 @@ class InspectionLogger(keras.callbacks.Callback):
         )
         # record_if: TensorBoard's step filter must not drop these (see callbacks.TensorBoard).
         with self._writer.as_default(), tf.summary.record_if(True):
-            tf.summary.image("training_inputs", _figure_image(figure), step=0)
+            tf.summary.image("training_inputs", viz.figure_tensor(figure), step=0)
         if self.examples and self.held_out is not None:
             self._held_out = take_examples(self.held_out, self.examples)
 
@@ -215,12 +211,14 @@ class InspectionLogger(keras.callbacks.Callback):
         with self._writer.as_default(), tf.summary.record_if(True):
             tf.summary.image(
                 "confusion_matrix",
-                _figure_image(viz.confusion_matrix_figure(matrix, self.class_names)),
+                viz.figure_tensor(viz.confusion_matrix_figure(matrix, self.class_names)),
                 step=epoch,
             )
             tf.summary.image(
                 "misclassified",
-                _figure_image(viz.misclassified_grid(images, labels, predicted, self.class_names)),
+                viz.figure_tensor(
+                    viz.misclassified_grid(images, labels, predicted, self.class_names)
+                ),
                 step=epoch,
             )
         self._writer.flush()
@@ -234,7 +232,7 @@ def write_report(run_dir, *, examples: int = 2000) -> Path:
     """Writes the figures of a finished run as PNGs and one self-contained HTML page; returns its path."""
     from kerascnn.data import batches, load_dataset
     from kerascnn.recipes import from_dict
-    from kerascnn.training.run import inference_model
+    from kerascnn.training.tasks import inference_model
 
     run_dir = Path(run_dir)
     if not (run_dir / "recipe.json").is_file():
@@ -246,62 +244,85 @@ def write_report(run_dir, *, examples: int = 2000) -> Path:
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     model = _load_run_model(run_dir, metrics)
-    model = inference_model(model, recipe)
-
-    data = load_dataset(recipe.data)
-    test = batches(data.test, batch_size=256, training=False)
-    images, labels = take_examples(test, examples)
-    class_names = list(data.info.class_names) or [str(i) for i in range(data.info.num_classes)]
-    predicted = predict_classes(model, images)
-
+    notice = metrics.get("data", {}).get("note", "")
     with files.atomic_directory(run_dir / REPORT_DIR) as staging:
-        names = _write_figures(
-            staging, recipe, model, data, images, labels, predicted, class_names, run_dir
-        )
-        files.write_text(
-            staging / "index.html", _html(recipe, metrics, staging, names, data.info.notice)
-        )
+        if hasattr(model, "generator"):
+            names = _write_gan_figures(staging, recipe, model, run_dir)
+        else:
+            model = inference_model(model, recipe)
+            data = load_dataset(recipe.data)
+            notice = data.info.notice
+            test = batches(data.test, batch_size=256, training=False)
+            images, labels = take_examples(test, examples)
+            class_names = list(data.info.class_names) or [
+                str(i) for i in range(data.info.num_classes)
+            ]
+            predicted = predict_classes(model, images)
+            names = _write_figures(
+                staging, recipe, model, data, images, labels, predicted, class_names, run_dir
+            )
+        files.write_text(staging / "index.html", _html(recipe, metrics, staging, names, notice))
     return run_dir / REPORT_DIR / "index.html"
 
 
-def _write_figures(output, recipe, model, data, images, labels, predicted, class_names, run_dir):
-    """Writes the report's PNGs into `output`; returns their file names in page order."""
-    figures = {}
+def _write_curves(output, recipe, run_dir) -> list[Path]:
     history = _read_history(run_dir / "history.csv")
-    if history:
-        figures["curves.png"] = viz.plot_history(
-            history, output / "curves.png", title=f"{recipe.name}: training curves"
-        )
-    figures["confusion_matrix.png"] = viz.save(
-        viz.confusion_matrix_figure(
-            confusion_matrix(labels, predicted, len(class_names)), class_names
-        ),
-        output / "confusion_matrix.png",
-    )
-    figures["misclassified.png"] = viz.save(
-        viz.misclassified_grid(images, labels, predicted, class_names),
-        output / "misclassified.png",
-    )
+    if not history:
+        return []
+    title = f"{recipe.name}: training curves"
+    return [viz.plot_history(history, output / "curves.png", title=title)]
+
+
+def _write_filters(output, model) -> list[Path]:
     first = convolutions(model)[:1]
-    if first:
-        figures["filters.png"] = viz.save(
-            viz.filters_figure(
-                first[0].kernel.numpy(), title=f"first-layer filters ({first[0].name})"
-            ),
-            output / "filters.png",
-        )
-        figures["feature_maps.png"] = viz.save(
-            viz.feature_maps_figure(images[0], feature_maps(model, images[0])),
-            output / "feature_maps.png",
-        )
-    shares = layer_time_shares(model, images[: min(len(images), 100)])
-    figures["layer_time.png"] = viz.save(
-        viz.layer_time_figure(
-            shares, title=f"forward-pass time per layer (batch of {min(len(images), 100)})"
-        ),
-        output / "layer_time.png",
+    if not first:
+        return []
+    figure = viz.filters_figure(
+        first[0].kernel.numpy(), title=f"first-layer filters ({first[0].name})"
     )
-    return [path.name for path in figures.values()]
+    return [viz.save(figure, output / "filters.png")]
+
+
+def _write_layer_time(output, model, batch) -> list[Path]:
+    shares = layer_time_shares(model, batch)
+    figure = viz.layer_time_figure(
+        shares, title=f"forward-pass time per layer (batch of {len(batch)})"
+    )
+    return [viz.save(figure, output / "layer_time.png")]
+
+
+def _write_gan_figures(output, recipe, gan, run_dir) -> list[str]:
+    """A GAN run's PNGs: curves, 64 generated images, the discriminator's first-layer filters and
+    the generator's time per layer."""
+    from kerascnn.training.tasks import generate_pixels
+
+    images = generate_pixels(gan.generator, 64, seed=recipe.seed)
+    samples = viz.image_grid(images, columns=8, title=f"{recipe.name}: 64 generated images")
+    noise = np.random.default_rng(recipe.seed).normal(size=(100, gan.latent_dim))
+    paths = [
+        *_write_curves(output, recipe, run_dir),
+        viz.save(samples, output / "samples.png"),
+        *_write_filters(output, gan.discriminator),
+        *_write_layer_time(output, gan.generator, noise.astype(np.float32)),
+    ]
+    return [path.name for path in paths]
+
+
+def _write_figures(output, recipe, model, data, images, labels, predicted, class_names, run_dir):
+    """A classifier run's PNGs, written into `output`; returns their file names in page order."""
+    matrix = confusion_matrix(labels, predicted, len(class_names))
+    wrong = viz.misclassified_grid(images, labels, predicted, class_names)
+    paths = [
+        *_write_curves(output, recipe, run_dir),
+        viz.save(viz.confusion_matrix_figure(matrix, class_names), output / "confusion_matrix.png"),
+        viz.save(wrong, output / "misclassified.png"),
+        *_write_filters(output, model),
+    ]
+    if paths[-1].name == "filters.png":
+        maps = viz.feature_maps_figure(images[0], feature_maps(model, images[0]))
+        paths.append(viz.save(maps, output / "feature_maps.png"))
+    paths += _write_layer_time(output, model, images[: min(len(images), 100)])
+    return [path.name for path in paths]
 
 
 def _load_run_model(run_dir: Path, metrics: dict) -> keras.Model:
@@ -325,7 +346,15 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     columns = [name for name in (rows[0] if rows else {}) if name != "epoch"]
-    return {name: [float(row[name]) for row in rows] for name in columns}
+    # CSVLogger writes NA where an epoch lacks a value (scores taken every few epochs).
+    return {name: [_number(row[name]) for row in rows] for name in columns}
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def _html(recipe, metrics: dict, folder: Path, names: list[str], notice: str) -> str:
@@ -340,7 +369,15 @@ def _html(recipe, metrics: dict, folder: Path, names: list[str], notice: str) ->
 
     shown = {
         key: metrics[key]
-        for key in ("test_accuracy", "test_loss", "epochs", "train_seconds", "parameters")
+        for key in (
+            "test_accuracy",
+            "test_loss",
+            "inception_score",
+            "frechet_distance",
+            "epochs",
+            "train_seconds",
+            "parameters",
+        )
         if key in metrics
     }
     rows = "".join(

@@ -52,6 +52,13 @@ def save(figure: Figure, path: str | Path, *, dpi: int = 100) -> Path:
     return Path(path)
 
 
+def figure_tensor(figure: Figure):
+    """The figure as a (1, height, width, 4) uint8 tensor, for `tf.summary.image`."""
+    import tensorflow as tf
+
+    return tf.image.decode_png(png_bytes(figure), channels=4)[None]
+
+
 def png_bytes(figure: Figure, *, dpi: int = 100) -> bytes:
     """The figure as PNG bytes, e.g. for a TensorBoard image summary."""
     buffer = io.BytesIO()

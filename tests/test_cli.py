@@ -116,6 +116,10 @@ BAD_INPUTS = [
     (["run", "deep_mnist", "--data-dir", "DATA"], "is missing t10k-labels-idx1-ubyte.gz;"),
     (["run", "deep_mnist", "--data-dir", "nowhere"], "data directory nowhere does not exist"),
     (["run", "deep_mnist", "--precision", "float16"], "precision expects one of"),
+    (
+        ["run", "deep_mnist", "--set", "model.name=dcgan_discriminator"],
+        "not a model a recipe trains",
+    ),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
 

@@ -123,12 +123,12 @@ def tiny_gan(seed=0, learning_rate=2e-4):
 
 
 def real_images(count=64):
-    """Bright squares on black, scaled to [-1, 1]: something to tell from noise."""
-    images = -np.ones((count, 16, 16, 1), np.float32)
+    """Bright squares on black, as pixel values: something to tell from noise."""
+    images = np.zeros((count, 16, 16, 1), np.float32)
     rng = np.random.default_rng(1)
     for image in images:
         row, column = rng.integers(0, 10, size=2)
-        image[row : row + 6, column : column + 6] = 1
+        image[row : row + 6, column : column + 6] = 255
     return images
 
 
@@ -175,6 +175,23 @@ def test_checkpoint_holds_both_nets_and_both_optimizers(tmp_path):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b))
 
 
+def test_a_run_resumed_from_its_checkpoint_ends_where_an_uninterrupted_one_does(tmp_path):
+    images = real_images(32)
+    uninterrupted = tiny_gan(learning_rate=2e-3)
+    uninterrupted.fit(images, batch_size=16, epochs=2, shuffle=False, verbose=0)
+
+    first = tiny_gan(learning_rate=2e-3)
+    first.fit(images, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    first.save(tmp_path / "last.keras")
+    resumed = keras.saving.load_model(tmp_path / "last.keras", safe_mode=True)
+    resumed.fit(images, batch_size=16, epochs=1, shuffle=False, verbose=0)
+
+    assert int(resumed.g_optimizer.iterations.numpy()) == 4
+    # Weights, both optimizers' moments and the noise generator's state all came back.
+    for mine, theirs in zip(uninterrupted.weights, resumed.weights, strict=True):
+        np.testing.assert_allclose(np.asarray(theirs), np.asarray(mine), atol=1e-5)
+
+
 MIRRORED = r"""
 import numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(
@@ -189,7 +206,7 @@ with strategy.scope():
     gan = DCGAN(dcgan_generator(image_shape=(16, 16, 1), latent_dim=8, base_filters=4),
                 dcgan_discriminator(input_shape=(16, 16, 1), base_filters=4), seed=0)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
-images = np.random.default_rng(0).uniform(-1, 1, size=(64, 16, 16, 1)).astype("float32")
+images = np.random.default_rng(0).uniform(0, 255, size=(64, 16, 16, 1)).astype("float32")
 history = gan.fit(images, batch_size=16, epochs=2, verbose=0).history
 first, second = strategy.experimental_local_results(tf.function(lambda: strategy.run(gan.noise, (4,)))())
 print(float(np.abs(first - second).max()))
@@ -208,3 +225,170 @@ def test_trains_under_mirrored_strategy_with_unscaled_losses():
     # Per-replica losses are divided by the replica count; the trackers must undo that, so the
     # logged values are the usual ~2 ln 2 and ~ln 2 of an untrained GAN, not half of them.
     assert 1.0 < float(d_loss) < 2.0 and 0.4 < float(g_loss) < 1.2
+
+
+# --- the quality metric -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_test_images():
+    from kerascnn.data import BUNDLED_SAMPLE, batches, load_dataset
+    from kerascnn.inspection import take_examples
+    from kerascnn.recipes import DataConfig
+
+    test = load_dataset(DataConfig(name=BUNDLED_SAMPLE)).test
+    return take_examples(batches(test, batch_size=500, training=False), 2000)[0]
+
+
+@pytest.fixture(scope="module")
+def scorer(sample_test_images):
+    from kerascnn.quality import DigitScorer
+
+    return DigitScorer(sample_test_images[:1000])
+
+
+def test_real_digits_score_near_ten_and_noise_scores_low(scorer, sample_test_images):
+    real = scorer(sample_test_images[1000:])
+    assert real["inception_score"] > 9.5  # 10 is the maximum for ten classes
+    # Two sets of 1,000 real digits are close, but not at 0 (a finite-sample bias).
+    assert real["frechet_distance"] < 10
+    noise = np.random.default_rng(0).uniform(0, 255, size=(1000, 28, 28, 1))
+    scored = scorer(noise)
+    assert scored["inception_score"] < 2
+    assert scored["frechet_distance"] > 20 * real["frechet_distance"]
+
+
+def test_inception_score_and_frechet_distance_by_hand():
+    from kerascnn.quality import frechet_distance, inception_score
+
+    assert inception_score(np.eye(10)) == pytest.approx(10)  # sure of each, all classes alike
+    assert inception_score(np.full((10, 10), 0.1)) == pytest.approx(1)  # sure of nothing
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
+    # Two Gaussians with identity covariance whose means are 2 apart: distance 4.
+    assert frechet_distance(a, rng.normal(size=(5000, 3)) + [2, 0, 0]) == pytest.approx(4, abs=0.2)
+
+
+def test_the_scorer_wants_mnist_sized_images(scorer):
+    with pytest.raises(KerasCNNError, match=r"scores \(n, 28, 28, 1\) images, got shape"):
+        scorer(np.zeros((4, 32, 32, 3)))
+
+
+# --- the dcgan recipe end to end ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    from kerascnn import recipes
+
+    root = tmp_path_factory.mktemp("dcgan")
+    return recipes.run(
+        "dcgan",
+        smoke=True,
+        verbose=0,
+        epochs=2,
+        runs_dir=str(root / "runs"),
+        export={"directory": str(root / "saved_models")},
+        **{"model.args": {"base_filters": 8}},
+    )
+
+
+def test_recipe_trains_scores_and_logs_samples(gan_run):
+    history, metrics = gan_run.history, gan_run.metrics
+    assert {"d_loss", "g_loss", "inception_score", "frechet_distance"} <= set(history)
+    assert len(history["d_loss"]) == 2 and np.isfinite(history["g_loss"]).all()
+    assert metrics["task"] == "gan" and 1 <= metrics["inception_score"] <= 10
+    assert metrics["frechet_distance"] > 0
+    grids = sorted(p.name for p in (gan_run.run_dir / "samples").iterdir())
+    assert grids == ["epoch_001.png", "epoch_002.png"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    images = EventAccumulator(str(gan_run.run_dir / "tensorboard" / "images")).Reload()
+    assert "samples" in images.Tags()["tensors"]  # TF2 writes images as tensor summaries
+    assert [event.step for event in images.Tensors("samples")] == [0, 1]
+    train = EventAccumulator(str(gan_run.run_dir / "tensorboard" / "train")).Reload()
+    scalars = set(train.Tags()["tensors"]) | set(train.Tags()["scalars"])
+    assert {"epoch_d_loss", "epoch_g_loss", "epoch_inception_score"} <= scalars
+
+
+def test_generator_export_serves_uint8_images_and_reloads_in_a_fresh_process(gan_run, tmp_path):
+    export = gan_run.export_dir
+    noise = np.random.default_rng(3).normal(size=(8, 100)).astype(np.float32)
+    np.save(tmp_path / "noise.npy", noise)
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "served = loaded.serve(tf.constant(np.load(sys.argv[2])))\n"
+        "np.save(sys.argv[3], served.numpy())\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(export),
+            str(tmp_path / "noise.npy"),
+            str(tmp_path / "o.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = np.load(tmp_path / "o.npy")
+    assert served.dtype == np.uint8 and served.shape == (8, 28, 28, 1)
+    from kerascnn.training.tasks import pixel_generator
+
+    expected = pixel_generator(gan_run.model.generator).predict(noise, verbose=0)
+    np.testing.assert_array_equal(served, expected)
+
+
+@pytest.mark.parametrize("source", ["export", "run"])
+def test_sample_command_writes_a_grid(gan_run, tmp_path, source):
+    from matplotlib.image import imread
+
+    path = gan_run.export_dir if source == "export" else gan_run.run_dir
+    out = tmp_path / "grid.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "kerascnn", "sample", str(path), "--n", "16", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"samples: {out}" in done.stdout
+    pixels = imread(out)
+    assert pixels.shape[:2] == (330, 1040)  # 16 images, 8 columns of 1.3 in, 2 rows + title
+
+
+def test_sample_command_rejects_what_is_not_a_gan(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "kerascnn", "sample", str(tmp_path), "--out", "x.png"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is neither an export" in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_report_of_a_gan_run(gan_run):
+    import re
+
+    from matplotlib.image import imread
+
+    from kerascnn.inspection import write_report
+
+    page = write_report(gan_run.run_dir)
+    names = ["curves.png", "samples.png", "filters.png", "layer_time.png"]
+    assert sorted(p.name for p in page.parent.glob("*.png")) == sorted(names)
+    assert imread(page.parent / "samples.png").shape[:2] == (1200, 1040)  # 8 x 8 of 1.3 in + title
+    for name in names:
+        assert imread(page.parent / name)[..., :3].std() > 0.02, f"{name} is blank"
+    text = page.read_text()
+    assert sorted(re.findall(r'href="([^"]+)"', text)) == sorted(names)
+    assert "inception_score" in text and "bundled MNIST sample" in text

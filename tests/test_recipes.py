@@ -102,6 +102,11 @@ def test_bad_overrides_are_rejected_with_a_helpful_message(overrides, message):
         ({"model.args.dropot": 0.1}, RecipeError, "did you mean 'dropout'"),
         ({"model.args.classes": 3}, RecipeError, "set by the run from the data"),
         ({"model.name": "vgg61"}, UnknownNameError, "unknown model 'vgg61'"),
+        (
+            {"model.name": "dcgan_generator"},
+            RecipeError,
+            "is a gan generator, not a model a recipe trains",
+        ),
         ({"augmentation": "digit"}, UnknownNameError, "did you mean 'digits'"),
         ({"optimizer.warmup_epochs": 1.0}, RecipeError, "needs optimizer.schedule='cosine'"),
     ],

@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from kerascnn import recipes
 from kerascnn.data import batches, load_dataset
 from kerascnn.recipes import DataConfig
+from kerascnn.registry import models
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,14 @@ def test_mirrored_strategy_is_a_run_setting(in_tmp):
     assert np.isfinite(result.metrics["test_loss"])
 
 
-@pytest.mark.parametrize("name", [n for n in recipes.list_recipes() if n != "deep_mnist"])
+CLASSIFIER_RECIPES = [
+    name
+    for name in recipes.list_recipes()
+    if models.metadata(recipes.get(name).model.name)["task"] == "classification"
+]
+
+
+@pytest.mark.parametrize("name", [n for n in CLASSIFIER_RECIPES if n != "deep_mnist"])
 def test_every_recipe_trains_a_smoke_epoch(in_tmp, name):
     result = recipes.run(
         name, smoke=True, verbose=0, export={"enabled": False}, callbacks={"checkpoint": False}

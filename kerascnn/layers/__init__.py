@@ -1,5 +1,6 @@
 """Custom layers, one per file, each registered as serializable."""
 
 from kerascnn.layers.classic_dropout import ClassicDropout
+from kerascnn.layers.to_pixels import ToPixels
 
-__all__ = ["ClassicDropout"]
+__all__ = ["ClassicDropout", "ToPixels"]

@@ -20,7 +20,15 @@ def list_models(task: str | None = None) -> list[str]:
 
 
 # Set by the run from the data (or fixed for a classifier); a recipe may not pass them.
-RUN_ARGUMENTS = ("include_top", "input_tensor", "input_shape", "classes", "name")
+RUN_ARGUMENTS = (
+    "include_top",
+    "input_tensor",
+    "input_shape",
+    "image_shape",
+    "classes",
+    "name",
+    "seed",
+)
 
 
 def check_recipe_arguments(name: str, args: dict) -> None:

@@ -57,31 +57,32 @@ def stages(image_shape, *, name: str) -> tuple[int, int]:
     return count, side
 
 
-def up_block(x, filters, *, kernel_size, use_bias, name):
-    """Transposed convolution doubling the size, BatchNorm, ReLU."""
-    x = layers.Conv2DTranspose(
+def convolution(x, filters, kernel_size, *, use_bias, name, transposed=False, strides=2):
+    """A strided convolution ("same": doubles or halves the size) or, with `strides=1`, a "valid"
+    one; weights from N(0, 0.02)."""
+    layer = layers.Conv2DTranspose if transposed else layers.Conv2D
+    return layer(
         filters,
         kernel_size,
-        strides=2,
-        padding="same",
+        strides=strides,
+        padding="same" if strides > 1 else "valid",
         use_bias=use_bias,
         kernel_initializer=normal_init(),
-        name=f"{name}_deconv",
+        name=name,
     )(x)
+
+
+def up_block(x, filters, *, kernel_size, use_bias, name):
+    """Transposed convolution doubling the size, BatchNorm, ReLU."""
+    x = convolution(
+        x, filters, kernel_size, use_bias=use_bias, transposed=True, name=f"{name}_deconv"
+    )
     return layers.ReLU(name=f"{name}_relu")(batch_norm(x, name))
 
 
 def down_block(x, filters, *, kernel_size, use_bias, normalize, name):
     """Strided convolution halving the size, BatchNorm (not on the input block), LeakyReLU 0.2."""
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=2,
-        padding="same",
-        use_bias=use_bias,
-        kernel_initializer=normal_init(),
-        name=f"{name}_conv",
-    )(x)
+    x = convolution(x, filters, kernel_size, use_bias=use_bias, name=f"{name}_conv")
     if normalize:
         x = batch_norm(x, name)
     return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_lrelu")(x)
@@ -133,14 +134,15 @@ def dcgan_generator(
     x = layers.Reshape((1, 1, latent_dim), name="noise_map")(inputs)
     # The projection: a transposed convolution from 1x1 to side x side (the paper's "project and
     # reshape", written as a convolution as in its reference code).
-    x = layers.Conv2DTranspose(
+    x = convolution(
+        x,
         base_filters * 2 ** (count - 1),
         side,
-        padding="valid",
         use_bias=use_bias,
-        kernel_initializer=normal_init(),
+        transposed=True,
+        strides=1,
         name="project_deconv",
-    )(x)
+    )
     x = layers.ReLU(name="project_relu")(batch_norm(x, "project"))
     for stage in range(1, count):
         x = up_block(
@@ -150,15 +152,9 @@ def dcgan_generator(
             use_bias=use_bias,
             name=f"block{stage}",
         )
-    x = layers.Conv2DTranspose(
-        image_shape[-1],
-        kernel_size,
-        strides=2,
-        padding="same",
-        use_bias=use_bias,
-        kernel_initializer=normal_init(),
-        name="output_deconv",
-    )(x)
+    x = convolution(
+        x, image_shape[-1], kernel_size, use_bias=use_bias, transposed=True, name="output_deconv"
+    )
     outputs = layers.Activation("tanh", dtype="float32", name="images")(x)
     return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
 
@@ -204,14 +200,7 @@ def dcgan_discriminator(
             normalize=stage > 0,
             name=f"block{stage + 1}",
         )
-    x = layers.Conv2D(
-        1,
-        side,
-        padding="valid",
-        use_bias=use_bias,
-        kernel_initializer=normal_init(),
-        name="output_conv",
-    )(x)
+    x = convolution(x, 1, side, use_bias=use_bias, strides=1, name="output_conv")
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Activation("linear", dtype="float32", name="logits")(x)
     return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
@@ -227,7 +216,9 @@ def _replicas() -> int:
 class DCGAN(keras.Model):
     """A generator and a discriminator trained against each other (Goodfellow et al. 2014).
 
-    Each `train_step` takes a batch of real images scaled to [-1, 1] and makes one discriminator
+    Each `train_step` takes a batch of real images as pixel values 0-255 (like every kerascnn model;
+    labels, if any, are ignored), scales them to [-1, 1], the generator's tanh range, and makes one
+    discriminator
     update (real -> 1, generated -> 0) and one generator update (generated -> 1, the non-saturating
     loss of Goodfellow et al.), each on fresh noise from the model's `SeedGenerator`.
 
@@ -247,7 +238,7 @@ class DCGAN(keras.Model):
         ...             dcgan_discriminator(input_shape=(28, 28, 1)))
         >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
         ...             keras.optimizers.Adam(2e-4, beta_1=0.5))
-        >>> gan.fit(images_in_minus_one_to_one, epochs=1)
+        >>> gan.fit(images_0_to_255, epochs=1)
     """
 
     def __init__(self, generator, discriminator, seed=None, **kwargs):
@@ -261,11 +252,15 @@ class DCGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.real_score_tracker = keras.metrics.Mean(name="d_real")
         self.fake_score_tracker = keras.metrics.Mean(name="d_fake")
+        self.rescale = layers.Rescaling(1 / 127.5, offset=-1, name="rescale")
+        # Every part built now, so that `fit` never traces `call` (noise) with images.
+        self.rescale.build(discriminator.inputs[0].shape)
         self.built = True  # both parts are built Functional models
 
     def compile(self, d_optimizer, g_optimizer, loss=None, **kwargs):
         """`loss` compares logits with 0/1 targets (default: binary cross-entropy on logits)."""
-        super().compile(**kwargs)
+        # No `optimizer` of Keras' own: the two below are the model's only optimizers.
+        super().compile(optimizer=None, **kwargs)
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             d_optimizer, g_optimizer = (
                 o
@@ -306,7 +301,7 @@ class DCGAN(keras.Model):
     def train_step(self, data):
         import tensorflow as tf
 
-        real = data[0] if isinstance(data, (tuple, list)) else data
+        real = self.rescale(data[0] if isinstance(data, (tuple, list)) else data)
         batch_size = keras.ops.shape(real)[0]
         ones = keras.ops.ones((batch_size, 1))
         zeros = keras.ops.zeros((batch_size, 1))
@@ -334,6 +329,18 @@ class DCGAN(keras.Model):
         self.real_score_tracker.update_state(keras.ops.sigmoid(real_logits))
         self.fake_score_tracker.update_state(keras.ops.sigmoid(fake_logits))
         return {m.name: m.result() for m in self.metrics}
+
+    # The noise generator's position is part of a checkpoint, so a resumed run draws the noise an
+    # uninterrupted one would (Keras saves a seed generator's state only for layers it tracks).
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["noise_seed_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        if "noise_seed_state" in store:
+            self.seed_generator.state.assign(store["noise_seed_state"][...])
+        own = {key: store[key] for key in store.keys() if key != "noise_seed_state"}
+        super().load_own_variables(own)
 
     def get_compile_config(self):
         serialize = keras.saving.serialize_keras_object
@@ -366,3 +373,45 @@ class DCGAN(keras.Model):
         generator = keras.saving.deserialize_keras_object(config.pop("generator"))
         discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
         return cls(generator, discriminator, **config)
+
+
+@models.register(task="gan")
+def dcgan(
+    weights=None,
+    image_shape=(28, 28, 1),
+    latent_dim=100,
+    name="dcgan",
+    *,
+    base_filters=64,
+    kernel_size=4,
+    use_bias=False,
+    seed=None,
+) -> DCGAN:
+    """DCGAN (Radford et al. 2015): generator and discriminator trained against each other.
+
+    The model of GAN recipes: a `DCGAN` of `dcgan_generator` and `dcgan_discriminator` for images
+    of `image_shape`.
+
+    Args:
+        weights: `None` or the path of a `.keras` file of a DCGAN saved by kerascnn.
+        image_shape: (size, size, channels) of the images, e.g. (28, 28, 1) for MNIST.
+        latent_dim: length of the noise vector.
+        name: the model's name.
+        base_filters, kernel_size, use_bias: as in both parts (Radford et al.: 64, 4, no bias).
+        seed: seed of the training noise.
+    """
+    options = dict(base_filters=base_filters, kernel_size=kernel_size, use_bias=use_bias)
+    gan = DCGAN(
+        dcgan_generator(image_shape=image_shape, latent_dim=latent_dim, **options),
+        dcgan_discriminator(input_shape=image_shape, **options),
+        seed=seed,
+        name=name,
+    )
+    if weights is not None:
+        common.check_arguments(
+            name=name, include_top=False, weights=weights, pooling=None, classes=1
+        )
+        source = keras.saving.load_model(weights, compile=False, safe_mode=True)
+        gan.generator.set_weights(source.generator.get_weights())
+        gan.discriminator.set_weights(source.discriminator.get_weights())
+    return gan

@@ -82,7 +82,8 @@ class OptimizerConfig:
 
     `schedule`: 'constant'; 'cosine' (to 0 over the run, after `warmup_epochs` of linear warmup);
     'exponential' (times `decay_rate` every `decay_epochs`, smoothly); 'step' (times `decay_rate` every
-    `decay_epochs`, in steps). `epsilon` (Adam, AdamW, RMSprop) and `clipnorm` default to Keras'.
+    `decay_epochs`, in steps). `epsilon` (Adam, AdamW, RMSprop), `beta_1` (Adam, AdamW) and
+    `clipnorm` default to Keras'.
     """
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -95,6 +96,7 @@ class OptimizerConfig:
     decay_rate: float = 0.1
     decay_epochs: float = 10.0
     epsilon: float | None = None
+    beta_1: float | None = None
     clipnorm: float | None = None
 
     def __post_init__(self):
@@ -118,6 +120,12 @@ class OptimizerConfig:
             self.epsilon,
         )
         _require(
+            self.beta_1 is None or 0 <= self.beta_1 < 1,
+            "optimizer.beta_1",
+            "None or in [0, 1)",
+            self.beta_1,
+        )
+        _require(
             self.clipnorm is None or self.clipnorm > 0,
             "optimizer.clipnorm",
             "None or positive",
@@ -133,6 +141,10 @@ class CallbackConfig:
     every `histogram_freq` epochs (0: none), the graph, images (augmented inputs; confusion matrix
     and misclassified examples among `inspect_examples` held-out images, 0: no images), and a
     profiler trace of the steps `profile_batches` = (first, last) when set.
+
+    GAN runs instead write a grid of `sample_grid` images from fixed noise every epoch, and score
+    `quality_examples` generated images (Inception Score, Fréchet distance; `kerascnn.quality`)
+    every `quality_every` epochs (0: only at the end).
     """
 
     tensorboard: bool = True
@@ -140,6 +152,9 @@ class CallbackConfig:
     histogram_freq: int = 1
     inspect_examples: int = 1000
     profile_batches: tuple[int, int] | None = None
+    sample_grid: int = 64
+    quality_examples: int = 10_000
+    quality_every: int = 1
     checkpoint: bool = True
     early_stopping_patience: int | None = None
 
@@ -164,6 +179,16 @@ class CallbackConfig:
             "None or (first, last) steps with 1 <= first <= last",
             self.profile_batches,
         )
+        _positive(self.sample_grid, "callbacks.sample_grid")
+        _require(
+            self.quality_examples >= 2,
+            "callbacks.quality_examples",
+            "at least 2",
+            self.quality_examples,
+        )
+        _require(
+            self.quality_every >= 0, "callbacks.quality_every", "at least 0", self.quality_every
+        )
         _positive(self.early_stopping_patience, "callbacks.early_stopping_patience")
 
 
@@ -180,7 +205,8 @@ class Recipe:
     """Everything one training run needs; see `kerascnn show NAME` for a resolved example.
 
     `precision` and `strategy` are run settings applied by the run function, never builder arguments.
-    `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`.
+    `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
+    `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`).
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
     """
 
@@ -200,6 +226,7 @@ class Recipe:
     export: ExportConfig = ExportConfig()
     runs_dir: str = "runs"
     target_accuracy: float | None = None
+    target_inception_score: float | None = None
     source: str = ""
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -213,6 +240,12 @@ class Recipe:
         _positive(self.batch_size, "batch_size")
         _positive(self.epochs, "epochs")
         _positive(self.steps_per_execution, "steps_per_execution")
+        _require(
+            self.target_inception_score is None or 1 <= self.target_inception_score,
+            "target_inception_score",
+            "None or at least 1",
+            self.target_inception_score,
+        )
         _require(
             self.target_accuracy is None or 0 < self.target_accuracy <= 1,
             "target_accuracy",

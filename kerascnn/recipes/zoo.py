@@ -47,6 +47,24 @@ def lenet5() -> Recipe:
     )
 
 
+@recipes.register
+def dcgan() -> Recipe:
+    """DCGAN on MNIST: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.); scored by Inception Score."""
+    return Recipe(
+        name="dcgan",
+        data=DataConfig(name="mnist", validation="none"),
+        model=ModelConfig(name="dcgan"),
+        augmentation="none",
+        optimizer=OptimizerConfig(name="adam", learning_rate=2e-4, beta_1=0.5),
+        batch_size=128,
+        epochs=20,
+        target_inception_score=9.0,
+        source="Radford, Metz & Chintala, Unsupervised representation learning with deep "
+        "convolutional GANs (2015): Adam 2e-4, beta1 0.5, batch 128, N(0, 0.02) weights",
+        smoke={"callbacks.quality_examples": 256, "callbacks.sample_grid": 16},
+    )
+
+
 def _cifar10(
     name: str,
     optimizer: OptimizerConfig,

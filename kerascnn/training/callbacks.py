@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -18,7 +19,8 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._step = 0
 
     def _add_rate(self, logs):
-        if logs is not None:
+        # A model with several optimizers (a GAN) has no single rate to report.
+        if logs is not None and self.model.optimizer is not None:
             logs["learning_rate"] = float(
                 keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )
@@ -36,6 +38,74 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._add_rate(logs)
 
 
+class SampleGrid(keras.callbacks.Callback):
+    """A GAN's generator on fixed noise after every epoch: `epoch_NNN.png` under `folder`, and the
+    same grid as the TensorBoard image `samples` (when `log_dir` is set), so one sees it learn."""
+
+    def __init__(self, folder, log_dir=None, *, count=64, seed=0):
+        super().__init__()
+        self.folder = Path(folder)
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.count = count
+        self.seed = seed
+
+    def on_train_begin(self, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._writer = None if self.log_dir is None else tf.summary.create_file_writer(self.log_dir)
+        latent = int(self.model.generator.inputs[0].shape[-1])
+        self._noise = np.random.default_rng(self.seed).normal(size=(self.count, latent))
+        self._noise = self._noise.astype(np.float32)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerascnn import viz
+
+        images = np.asarray(self.model.generator(self._noise, training=False), np.float32)
+        figure = viz.image_grid(
+            (images + 1) * 127.5, columns=8, title=f"epoch {epoch + 1}: fixed noise"
+        )
+        viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
+        if self._writer is not None:
+            # record_if: TensorBoard's step filter must not drop these (see TensorBoard below).
+            with self._writer.as_default(), tf.summary.record_if(True):
+                tf.summary.image("samples", viz.figure_tensor(figure), step=epoch)
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+class GanQualityLogger(keras.callbacks.Callback):
+    """Adds `inception_score` and `frechet_distance` of `count` generated images to the epoch logs
+    every `every` epochs (and after the last), scored by a `kerascnn.quality.DigitScorer`."""
+
+    def __init__(self, scorer, *, count=2000, every=1, seed=0):
+        super().__init__()
+        self.scorer = scorer
+        self.count = count
+        self.every = every
+        self.seed = seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerascnn.training.tasks import generate_pixels
+
+        last = epoch + 1 == self.params.get("epochs")
+        if logs is None or not ((epoch + 1) % self.every == 0 or last):
+            return
+        images = generate_pixels(self.model.generator, self.count, seed=self.seed + epoch)
+        logs.update(self.scorer(images))
+
+
+class CSVLogger(keras.callbacks.CSVLogger):
+    """Keras' CSV history without the empty `val_` columns it adds to a run that has no validation
+    (a GAN's)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and logs:
+            self.keys = sorted(logs)
+        super().on_epoch_end(epoch, logs)
+
+
 class TensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard callback whose epoch summaries are always written.
 
@@ -50,21 +120,28 @@ class TensorBoard(keras.callbacks.TensorBoard):
             super().on_epoch_end(epoch, logs)
 
 
-def make_callbacks(config, run_dir: Path, *, inspection) -> list[keras.callbacks.Callback]:
+def make_callbacks(
+    config, run_dir: Path, *, inspection, task_callbacks=()
+) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in the order that lets the loggers see what the others add to `logs`.
 
-    `inspection` (an `InspectionLogger`) adds speed to the logs and writes images; only the chief
-    of a multi-worker run writes TensorBoard files.
+    `inspection` (an `InspectionLogger`) adds speed to the logs and writes images; the task's
+    callbacks add what its kind of run logs. Only the chief of a multi-worker run writes TensorBoard
+    files.
     """
     from kerascnn.training.runtime import is_chief
 
     writes_tensorboard = config.tensorboard and is_chief()
     if not writes_tensorboard:
         inspection.log_dir = None
+    for callback in task_callbacks:
+        if hasattr(callback, "log_dir") and not writes_tensorboard:
+            callback.log_dir = None
     callbacks = [
         LearningRateLogger(config.update_freq if writes_tensorboard else None),
         keras.callbacks.TerminateOnNaN(),
         inspection,
+        *task_callbacks,
     ]
     if writes_tensorboard:
         callbacks.append(
@@ -76,7 +153,7 @@ def make_callbacks(config, run_dir: Path, *, inspection) -> list[keras.callbacks
                 profile_batch=tuple(config.profile_batches or (0, 0)),
             )
         )
-    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv")))
+    callbacks.append(CSVLogger(str(run_dir / "history.csv")))
     if config.checkpoint:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras"))

@@ -20,12 +20,13 @@ from kerascnn import files, viz
 from kerascnn.data import batches, create_augmentation, load_dataset
 from kerascnn.errors import KerasCNNError, RecipeError
 from kerascnn.export import export_model
-from kerascnn.inspection import MAIN_OUTPUT, InspectionLogger
-from kerascnn.models import check_recipe_arguments, create_model
+from kerascnn.inspection import InspectionLogger
+from kerascnn.models import check_recipe_arguments
 from kerascnn.recipes.config import Recipe, to_dict
-from kerascnn.registry import augmentations, models
+from kerascnn.registry import augmentations
 from kerascnn.training.callbacks import make_callbacks
-from kerascnn.training.runtime import make_optimizer, make_strategy, precision_policy
+from kerascnn.training.runtime import make_strategy, precision_policy
+from kerascnn.training.tasks import task_of
 
 
 @dataclasses.dataclass
@@ -39,12 +40,12 @@ class RunResult:
     run_dir: Path
     export_dir: Path | None
     notice: str = ""
+    headline: str = ""
 
     def summary(self) -> str:
         m = self.metrics
         lines = [
-            f"{self.recipe.name}: test accuracy {100 * m['test_accuracy']:.2f} % "
-            f"(loss {m['test_loss']:.4f}) on {m['data']['source']}, "
+            f"{self.recipe.name}: {self.headline} on {m['data']['source']}, "
             f"{m['epochs']} epoch{'s' * (m['epochs'] != 1)} in {m['train_seconds']:.0f} s",
             f"  run dir:     {self.run_dir}",
             f"  tensorboard: tensorboard --logdir {self.run_dir / 'tensorboard'}",
@@ -66,7 +67,7 @@ def announce(note: str) -> None:
 
 def check_recipe(recipe: Recipe) -> None:
     """The checks that need the registries; field types and ranges were checked when it was made."""
-    models.get(recipe.model.name)
+    task_of(recipe)
     augmentations.get(recipe.augmentation)
     check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
     if recipe.optimizer.warmup_epochs and recipe.optimizer.schedule != "cosine":
@@ -74,67 +75,6 @@ def check_recipe(recipe: Recipe) -> None:
             "optimizer.warmup_epochs needs optimizer.schedule='cosine', "
             f"got schedule {recipe.optimizer.schedule!r}"
         )
-
-
-# GoogLeNet's weight for the losses of its auxiliary classifiers (Szegedy et al. 2014, sec. 5).
-AUX_LOSS_WEIGHT = 0.3
-
-
-def build_classifier(recipe: Recipe, info) -> keras.Model:
-    """The recipe's model behind the deterministic preprocessing the export also carries.
-
-    A model with auxiliary classifiers (`aux_logits`) gets a dict of outputs keyed by head name.
-    """
-    classifier = create_model(
-        recipe.model.name,
-        input_shape=info.image_shape,
-        classes=info.num_classes,
-        **dict(recipe.model.args),
-    )
-    inputs = keras.Input(shape=info.image_shape, name="images")
-    outputs = classifier(keras.layers.Rescaling(1 / 255, name="rescale")(inputs))
-    if len(classifier.outputs) > 1:
-        outputs = dict(zip(classifier.output_names, outputs, strict=True))
-    return keras.Model(inputs, outputs, name=recipe.name)
-
-
-def heads(model: keras.Model) -> list[str]:
-    """The names of a multi-output model's heads; empty for a single output."""
-    return list(model.output) if isinstance(model.output, dict) else []
-
-
-def compile_classifier(model: keras.Model, recipe: Recipe, optimizer="rmsprop") -> None:
-    """Cross-entropy and accuracy on the main output; auxiliary heads add their weighted loss."""
-    from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    names = heads(model)
-    model.compile(
-        optimizer=optimizer,
-        loss={name: loss for name in names} if names else loss,
-        loss_weights=(
-            {name: 1.0 if name == MAIN_OUTPUT else AUX_LOSS_WEIGHT for name in names}
-            if names
-            else None
-        ),
-        metrics={MAIN_OUTPUT: ["accuracy"]} if names else ["accuracy"],
-        steps_per_execution=recipe.steps_per_execution,
-    )
-
-
-def label_every_head(dataset, names: list[str]):
-    """Repeats each label for every head of a multi-output model."""
-    if not names or dataset is None:
-        return dataset
-    return dataset.map(lambda images, labels: (images, {name: labels for name in names}))
-
-
-def inference_model(model: keras.Model, recipe: Recipe) -> keras.Model:
-    """The model evaluated and exported: the main output only, compiled for `evaluate`."""
-    if not heads(model):
-        return model
-    inference = keras.Model(model.inputs, model.output[MAIN_OUTPUT], name=model.name)
-    compile_classifier(inference, recipe)
-    return inference
 
 
 def new_run_dir(recipe: Recipe) -> Path:
@@ -162,19 +102,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
     with precision_policy(recipe.precision):
         data = load_dataset(recipe.data)
         strategy = make_strategy(recipe.strategy)
+        task = task_of(recipe)
         with strategy.scope():
-            model = build_classifier(recipe, data.info)
-            compile_classifier(
-                model,
-                recipe,
-                make_optimizer(
-                    recipe.optimizer,
-                    num_examples=data.info.num_train,
-                    batch_size=recipe.batch_size,
-                    epochs=recipe.epochs,
-                ),
-            )
-            train_labels = heads(model)
+            model = task.build(recipe, data.info)
 
         if data.info.notice:
             announce(data.info.notice)
@@ -195,7 +125,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         )
         validation = (
             None
-            if data.validation is None or recipe.data.validation == "test"
+            if data.validation is None
+            or recipe.data.validation == "test"
+            or not task.evaluates_held_out
             else batches(
                 data.validation,
                 training=False,
@@ -209,15 +141,16 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             progress=preparing(data.info.num_test, "test"),
             **pipeline,
         )
-        if recipe.data.validation == "test":
+        if recipe.data.validation == "test" and task.evaluates_held_out:
             validation = test  # one pipeline and one cache for both
+        prepared = task.prepare(recipe, data, test)
         run_dir = new_run_dir(recipe)
         files.write_json(run_dir / "recipe.json", to_dict(recipe))
         (run_dir / "checkpoints").mkdir()
         started = time.perf_counter()
         fit = model.fit(
-            label_every_head(train, train_labels),
-            validation_data=label_every_head(validation, train_labels),
+            task.fit_data(model, train),
+            validation_data=task.fit_data(model, validation),
             epochs=recipe.epochs,
             callbacks=make_callbacks(
                 recipe.callbacks,
@@ -230,8 +163,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
                     examples_per_epoch=data.info.num_train,
                     batch_size=recipe.batch_size,
                     update_freq=recipe.callbacks.update_freq,
-                    examples=recipe.callbacks.inspect_examples,
+                    examples=recipe.callbacks.inspect_examples if task.evaluates_held_out else 0,
                 ),
+                task_callbacks=task.callbacks(recipe, run_dir, prepared),
             ),
             verbose=verbose,
             shuffle=False,
@@ -239,13 +173,12 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         train_seconds = time.perf_counter() - started
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         with strategy.scope():
-            model = inference_model(model, recipe)
-        evaluation = model.evaluate(test, return_dict=True, verbose=verbose)
+            model, scores = task.evaluate(model, recipe, test, prepared, verbose=verbose)
 
         metrics = {
-            "test_accuracy": float(evaluation["accuracy"]),
-            "test_loss": float(evaluation["loss"]),
-            "epochs": len(history.get("loss", [])),
+            **scores,
+            "task": task.name,
+            "epochs": len(next(iter(history.values()), [])),
             "train_seconds": round(train_seconds, 1),
             "parameters": int(model.count_params()),
             "precision": recipe.precision,
@@ -261,9 +194,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         }
         export_dir = None
         if recipe.export.enabled:
-            sample = next(iter(test))[0].numpy()
+            exported, sample = task.export_parts(model, recipe, test)
             export_dir = export_model(
-                model,
+                exported,
                 recipe.export.directory,
                 recipe.name,
                 sample=sample,
@@ -272,6 +205,15 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             metrics["export_dir"] = str(export_dir)
         files.write_json(run_dir / "metrics.json", metrics)
         viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
-    result = RunResult(recipe, model, history, metrics, run_dir, export_dir, data.info.notice)
+    result = RunResult(
+        recipe,
+        model,
+        history,
+        metrics,
+        run_dir,
+        export_dir,
+        data.info.notice,
+        task.headline(metrics),
+    )
     print(result.summary(), file=sys.stdout, flush=True)
     return result

@@ -67,6 +67,8 @@ def make_optimizer(config, *, num_examples: int, batch_size: int, epochs: int):
         options["epsilon"] = config.epsilon
     if config.name == "rmsprop":
         return keras.optimizers.RMSprop(rate, momentum=config.momentum, **options)
+    if config.beta_1 is not None:
+        options["beta_1"] = config.beta_1
     if config.name == "adamw":
         return keras.optimizers.AdamW(rate, **options)
     return keras.optimizers.Adam(rate, **options)

@@ -1,0 +1,129 @@
+"""How good generated digits are, judged by a digit classifier that kerascnn trained itself.
+
+- **Inception Score** (Salimans et al. 2016) with that classifier in place of Inception:
+  exp(E_x KL(p(y|x) || p(y))). It is high when every image is confidently one digit and all ten digits
+  appear equally often; 10 is the maximum for ten classes, and real MNIST test images score about 9.9.
+- **Fréchet distance** (Heusel et al. 2017, "FID" with Inception) between the Gaussians fitted to the
+  classifier's penultimate features (the 50 units of `fc1`) of real and of generated images; 0 when the
+  two sets match.
+
+The classifier is the book's deep CNN with inverted dropout, trained on the full MNIST by
+`scripts/make_digit_classifier.py`; its weights ship in the package (`assets/`), so scoring works
+offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerascnn.errors import KerasCNNError
+
+CLASSIFIER_WEIGHTS = Path(__file__).resolve().parent / "assets" / "digit_classifier.weights.h5"
+FEATURES_LAYER = "fc1"
+
+
+def classifier_recipe():
+    """The recipe that trains the scoring classifier (see `scripts/make_digit_classifier.py`)."""
+    from kerascnn.recipes import resolve
+
+    return dataclasses.replace(
+        resolve(
+            "deep_mnist",
+            {
+                "model.args": {"inverted_dropout": True},
+                "optimizer.schedule": "cosine",
+                "epochs": 10,
+                "data.offline_fallback": False,
+            },
+        ),
+        name="digit_classifier",
+        description="The digit classifier that scores generated digits (kerascnn.quality).",
+    )
+
+
+def load_digit_classifier(weights: str | Path = CLASSIFIER_WEIGHTS) -> keras.Model:
+    """The scoring classifier: pixel values 0-255, shape (28, 28, 1) -> (probabilities, features)."""
+    from kerascnn.models import create_model
+
+    if not Path(weights).is_file():
+        raise KerasCNNError(
+            f"the digit classifier's weights {weights} are missing; make them with "
+            "python scripts/make_digit_classifier.py --data-dir DIR"
+        )
+    classifier = create_model("deep_mnist_cnn", inverted_dropout=True, weights=str(weights))
+    inputs = keras.Input((28, 28, 1), name="images")
+    scaled = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    probe = keras.Model(
+        classifier.inputs, [classifier.output, classifier.get_layer(FEATURES_LAYER).output]
+    )
+    probabilities, features = probe(scaled)
+    return keras.Model(inputs, [probabilities, features], name="digit_classifier")
+
+
+def _as_pixels(images) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise KerasCNNError(
+            f"the digit classifier scores (n, 28, 28, 1) images, got shape {images.shape}; "
+            "generate MNIST-sized grey images"
+        )
+    return images
+
+
+def classify(classifier, images, batch_size: int = 500):
+    """(probabilities, penultimate features) of `images` (pixel values 0-255)."""
+    probabilities, features = classifier.predict(
+        _as_pixels(images), batch_size=batch_size, verbose=0
+    )
+    return np.asarray(probabilities, np.float64), np.asarray(features, np.float64)
+
+
+def inception_score(probabilities, splits: int = 1) -> float:
+    """exp(E KL(p(y|x) || p(y))) of class probabilities (n, classes), averaged over `splits`."""
+    scores = []
+    for part in np.array_split(np.asarray(probabilities, np.float64), splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores))
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two sets of feature vectors."""
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # Tr((S_a S_b)^(1/2)) from the eigenvalues of S_a^(1/2) S_b S_a^(1/2), which is symmetric.
+    root_a = _sqrtm_psd(cov_a)
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_root = np.sum(np.sqrt(np.clip(middle, 0, None)))
+    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(distance, 0.0))
+
+
+def _sqrtm_psd(matrix):
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+@dataclasses.dataclass
+class DigitScorer:
+    """Scores batches of generated digits against a fixed set of real ones."""
+
+    real_images: np.ndarray
+    classifier: keras.Model | None = None
+
+    def __post_init__(self):
+        self.classifier = self.classifier or load_digit_classifier()
+        _, self.real_features = classify(self.classifier, self.real_images)
+
+    def __call__(self, images) -> dict[str, float]:
+        probabilities, features = classify(self.classifier, images)
+        return {
+            "inception_score": inception_score(probabilities),
+            "frechet_distance": frechet_distance(self.real_features, features),
+        }
