@@ -326,12 +326,14 @@ def _write_figures(output, recipe, model, data, images, labels, predicted, class
 
 
 def _load_run_model(run_dir: Path, metrics: dict) -> keras.Model:
+    import kerascnn.models  # noqa: F401  (registers the custom classes a checkpoint may hold)
+
     candidates = [run_dir / "checkpoints" / "last.keras"]
     if metrics.get("export_dir"):
         candidates.append(Path(metrics["export_dir"]) / "model.keras")
     for path in candidates:
         if path.is_file():
-            return keras.saving.load_model(path, compile=False)
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
     raise KerasCNNError(
         f"{run_dir} holds no trained model (looked for {', '.join(map(str, candidates))}); "
         "report on a run made with checkpoints or an export"

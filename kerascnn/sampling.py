@@ -33,6 +33,7 @@ def load_sampler(source: str | Path):
     if checkpoint.is_file():
         import keras
 
+        import kerascnn.models  # noqa: F401  (registers DCGAN and the custom layers for loading)
         from kerascnn.training.tasks import pixel_generator
 
         model = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)

@@ -89,6 +89,9 @@ def test_text_overrides_are_parsed_by_field_type(text, key, expected):
         ({"precision": "float16"}, "precision expects one of 'float32'"),
         ({"data.validation": "train"}, "data.validation expects one of"),
         ({"optimizer.nesterov": "maybe"}, "optimizer.nesterov expects bool"),
+        ({"optimizer.ema_momentum": 1.5}, r"optimizer.ema_momentum must be None or in \(0, 1\)"),
+        ({"optimizer.beta_1": -0.1}, r"optimizer.beta_1 must be None or in \[0, 1\)"),
+        ({"callbacks.quality_examples": 1}, "callbacks.quality_examples must be at least 2"),
     ],
 )
 def test_bad_overrides_are_rejected_with_a_helpful_message(overrides, message):
@@ -173,3 +176,26 @@ def test_recipes_are_frozen_and_variants_use_replace():
     variant = dataclasses.replace(recipe, name="deep_mnist_long", epochs=40)
     assert isinstance(variant, Recipe) and variant.epochs == 40
     assert apply_overrides(variant, {}) == variant
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"name": "adam", "beta_1": 0.5}, {"beta_1": 0.5, "use_ema": False}),
+        (
+            {"name": "adam", "ema_momentum": 0.999},
+            {"beta_1": 0.9, "use_ema": True, "ema_momentum": 0.999},
+        ),
+        (
+            {"name": "sgd", "momentum": 0.9, "ema_momentum": 0.99},
+            {"use_ema": True, "momentum": 0.9},
+        ),
+    ],
+)
+def test_optimizer_fields_reach_the_keras_optimizer(config, expected):
+    from kerascnn.recipes import OptimizerConfig
+    from kerascnn.training.runtime import make_optimizer
+
+    optimizer = make_optimizer(OptimizerConfig(**config), num_examples=100, batch_size=10, epochs=1)
+    settings = optimizer.get_config()
+    assert {key: settings[key] for key in expected} == pytest.approx(expected)

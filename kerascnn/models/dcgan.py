@@ -284,6 +284,14 @@ class DCGAN(keras.Model):
             self.fake_score_tracker,
         ]
 
+    def fit(self, *args, **kwargs):
+        """Keras' `fit`; then, as Keras does for a model's own optimizer, optimizers that keep a
+        moving average of the weights (`use_ema`) write it into their network."""
+        history = super().fit(*args, **kwargs)
+        self.d_optimizer.finalize_variable_values(self.discriminator.trainable_weights)
+        self.g_optimizer.finalize_variable_values(self.generator.trainable_weights)
+        return history
+
     def call(self, noise, training=False):
         return self.generator(noise, training=training)
 

@@ -80,6 +80,8 @@ class ModelConfig:
 class OptimizerConfig:
     """Optimizer and learning-rate schedule.
 
+    `ema_momentum`: keep an exponential moving average of the weights (Keras' `use_ema`) and use it
+    for evaluation and export; None: off.
     `schedule`: 'constant'; 'cosine' (to 0 over the run, after `warmup_epochs` of linear warmup);
     'exponential' (times `decay_rate` every `decay_epochs`, smoothly); 'step' (times `decay_rate` every
     `decay_epochs`, in steps). `epsilon` (Adam, AdamW, RMSprop), `beta_1` (Adam, AdamW) and
@@ -98,6 +100,7 @@ class OptimizerConfig:
     epsilon: float | None = None
     beta_1: float | None = None
     clipnorm: float | None = None
+    ema_momentum: float | None = None
 
     def __post_init__(self):
         _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
@@ -124,6 +127,12 @@ class OptimizerConfig:
             "optimizer.beta_1",
             "None or in [0, 1)",
             self.beta_1,
+        )
+        _require(
+            self.ema_momentum is None or 0 < self.ema_momentum < 1,
+            "optimizer.ema_momentum",
+            "None or in (0, 1)",
+            self.ema_momentum,
         )
         _require(
             self.clipnorm is None or self.clipnorm > 0,

@@ -49,15 +49,17 @@ def lenet5() -> Recipe:
 
 @recipes.register
 def dcgan() -> Recipe:
-    """DCGAN on MNIST: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.); scored by Inception Score."""
+    """DCGAN on MNIST: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.), weight averaging, 40 epochs."""
     return Recipe(
         name="dcgan",
         data=DataConfig(name="mnist", validation="none"),
         model=ModelConfig(name="dcgan"),
         augmentation="none",
-        optimizer=OptimizerConfig(name="adam", learning_rate=2e-4, beta_1=0.5),
+        # The exported generator is the moving average of its weights (Yazıcı et al. 2019,
+        # "The unusual effectiveness of averaging in GAN training"): cleaner digits than the last step.
+        optimizer=OptimizerConfig(name="adam", learning_rate=2e-4, beta_1=0.5, ema_momentum=0.999),
         batch_size=128,
-        epochs=20,
+        epochs=40,
         target_inception_score=9.0,
         source="Radford, Metz & Chintala, Unsupervised representation learning with deep "
         "convolutional GANs (2015): Adam 2e-4, beta1 0.5, batch 128, N(0, 0.02) weights",

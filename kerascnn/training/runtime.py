@@ -59,6 +59,8 @@ def make_optimizer(config, *, num_examples: int, batch_size: int, epochs: int):
         for key, value in (("weight_decay", config.weight_decay), ("clipnorm", config.clipnorm))
         if value is not None
     }
+    if config.ema_momentum is not None:
+        options.update(use_ema=True, ema_momentum=config.ema_momentum)
     if config.name == "sgd":
         return keras.optimizers.SGD(
             rate, momentum=config.momentum, nesterov=config.nesterov, **options
