@@ -64,14 +64,26 @@ def load_digit_classifier(weights: str | Path = CLASSIFIER_WEIGHTS) -> keras.Mod
     return keras.Model(inputs, [probabilities, features], name="digit_classifier")
 
 
+MNIST_SIDE = 28
+
+
+def scorable(image_shape) -> bool:
+    """Whether images of `image_shape` can be scored: grey, at least MNIST's 28x28 (larger ones,
+    such as MNIST padded to 32x32, are cropped to their centre)."""
+    height, width, channels = image_shape
+    return channels == 1 and min(height, width) >= MNIST_SIDE
+
+
 def _as_pixels(images) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+    if images.ndim != 4 or not scorable(images.shape[1:]):
         raise KerasCNNError(
-            f"the digit classifier scores (n, 28, 28, 1) images, got shape {images.shape}; "
-            "generate MNIST-sized grey images"
+            f"the digit classifier scores (n, 28, 28, 1) images (or larger grey ones, cropped "
+            f"to their centre), got shape {images.shape}; generate grey images of at least 28x28"
         )
-    return images
+    top = (images.shape[1] - MNIST_SIDE) // 2
+    left = (images.shape[2] - MNIST_SIDE) // 2
+    return images[:, top : top + MNIST_SIDE, left : left + MNIST_SIDE]
 
 
 def classify(classifier, images, batch_size: int = 500):

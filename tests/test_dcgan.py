@@ -270,9 +270,15 @@ def test_inception_score_and_frechet_distance_by_hand():
     assert frechet_distance(a, rng.normal(size=(5000, 3)) + [2, 0, 0]) == pytest.approx(4, abs=0.2)
 
 
-def test_the_scorer_wants_mnist_sized_images(scorer):
-    with pytest.raises(KerasCNNError, match=r"scores \(n, 28, 28, 1\) images, got shape"):
+def test_the_scorer_wants_grey_images_of_at_least_mnist_size(scorer, sample_test_images):
+    with pytest.raises(KerasCNNError, match=r"scores \(n, 28, 28, 1\) images .* got shape"):
         scorer(np.zeros((4, 32, 32, 3)))
+    with pytest.raises(KerasCNNError, match="got shape"):
+        scorer(np.zeros((4, 16, 16, 1)))
+    # MNIST padded to 32x32 (as LeNet-5 and a 3-stage DCGAN see it) scores as the 28x28 digits.
+    images = sample_test_images[:200]
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    assert scorer(padded) == pytest.approx(scorer(images))
 
 
 # --- the dcgan recipe end to end ----------------------------------------------------------------

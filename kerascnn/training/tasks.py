@@ -140,9 +140,9 @@ class GanTask:
     def prepare(self, recipe, data, test):
         """A `DigitScorer` against the test images, or None for images it cannot score."""
         from kerascnn.inspection import take_examples
-        from kerascnn.quality import DigitScorer
+        from kerascnn.quality import DigitScorer, scorable
 
-        if tuple(data.info.image_shape) != (28, 28, 1):
+        if not scorable(data.info.image_shape):
             return None
         real, _ = take_examples(test, recipe.callbacks.quality_examples)
         return DigitScorer(real)
@@ -182,7 +182,7 @@ class GanTask:
 
     def headline(self, metrics) -> str:
         if "inception_score" not in metrics:
-            return "trained (only MNIST-sized grey images are scored)"
+            return "trained (only grey images of at least 28x28 are scored)"
         return (
             f"inception score {metrics['inception_score']:.2f} of 10 "
             f"(Fréchet distance {metrics['frechet_distance']:.2f})"
