@@ -33,7 +33,7 @@ def plot_history(history: dict[str, list[float]], path: str | Path, *, title: st
     for axis, metric in zip(axes, metrics, strict=False):
         epochs = range(1, len(history[metric]) + 1)
         axis.plot(epochs, history[metric], marker="o", label="train")
-        if f"val_{metric}" in history:
+        if not np.isnan(np.asarray(history.get(f"val_{metric}", [np.nan]), float)).all():
             axis.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
             axis.legend()
         axis.set_xlabel("epoch")
