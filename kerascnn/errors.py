@@ -23,3 +23,7 @@ class DataError(KerasCNNError):
 
 class ExportError(KerasCNNError):
     """An export that could not be written or did not verify."""
+
+
+class TrainingError(KerasCNNError):
+    """A run that could not finish: its loss became NaN or infinite."""

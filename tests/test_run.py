@@ -179,3 +179,55 @@ def test_a_cifar_recipe_offline_exports_for_its_own_input_shape(in_tmp):
     signature = tf.saved_model.load(str(result.export_dir)).signatures["serving_default"]
     (spec,) = signature.structured_input_signature[1].values()
     assert spec.shape.as_list() == [None, 32, 32, 3]
+
+
+def test_a_diverging_run_stops_at_the_broken_step_and_keeps_the_good_checkpoint(tmp_path):
+    from kerascnn.training.callbacks import Checkpoint, NonFiniteLossGuard
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="dense")])
+    model.compile("sgd", "mse")
+
+    class Poison(keras.callbacks.Callback):  # a weight that "explodes" as epoch 2 starts
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                model.get_layer("dense").kernel.assign(np.full((4, 1), np.nan))
+
+    guard = NonFiniteLossGuard()
+    checkpoint = Checkpoint(tmp_path / "last.keras", guard)
+    x = np.ones((32, 4), np.float32)
+    history = model.fit(
+        x, x[:, :1], batch_size=8, epochs=3, verbose=0, callbacks=[Poison(), guard, checkpoint]
+    )
+    assert guard.failure[:3] == (2, 1, "loss") and np.isnan(guard.failure[3])
+    assert len(history.history["loss"]) == 2  # stopped in epoch 2
+    assert checkpoint.saved_epoch == 1  # the broken epoch was not saved over the good one
+    saved = keras.saving.load_model(tmp_path / "last.keras")
+    assert np.isfinite(saved.get_layer("dense").kernel.numpy()).all()
+    assert [p.name for p in tmp_path.iterdir()] == ["last.keras"]  # no temporary left
+
+
+def test_a_diverging_recipe_is_one_line_exit_2_and_exports_nothing(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kerascnn",
+            "run",
+            "deep_mnist",
+            "--smoke",
+            "--learning-rate",
+            "1e12",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("kerascnn: error")]
+    assert len(errors) == 1 and "training diverged: loss became nan at epoch 1, step" in errors[0]
+    assert "lower the learning rate (now 1e+12" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "saved_models").exists()
+    (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()
+    assert not (run_dir / "metrics.json").exists()  # a failed run records no results

@@ -1,4 +1,5 @@
-"""The callbacks of a run: TensorBoard, CSV history, checkpoint, learning rate, NaN guard."""
+"""The callbacks of a run: TensorBoard, CSV history, checkpoint, learning rate, NaN guard, and the
+GAN's sample grids and scores."""
 
 from __future__ import annotations
 
@@ -96,6 +97,50 @@ class GanQualityLogger(keras.callbacks.Callback):
         logs.update(self.scorer(images))
 
 
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose loss is NaN or infinite and remembers where.
+
+    Keras' `TerminateOnNaN` stops too, but the epoch still ends: a checkpoint callback would save
+    the broken weights over the last good ones, and the run would go on to evaluate and export them.
+    Callbacks after this one can ask `failure` (None, or (epoch, step, loss name, value)).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.failure = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if name.endswith("loss") and not np.isfinite(float(value)):
+                self.failure = (self._epoch + 1, batch + 1, name, float(value))
+                self.model.stop_training = True
+                return
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the model with its optimizer to `path` after every epoch, through a temporary file, so
+    a kill during the save leaves the previous checkpoint whole; skips an epoch the guard failed."""
+
+    def __init__(self, path, guard: NonFiniteLossGuard):
+        super().__init__()
+        self.path = Path(path)
+        self.guard = guard
+        self.saved_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerascnn import files
+
+        if self.guard.failure is not None:
+            return
+        with files.atomic_path(self.path) as temporary:
+            self.model.save(temporary)
+        self.saved_epoch = epoch + 1
+
+
 class CSVLogger(keras.callbacks.CSVLogger):
     """Keras' CSV history without the empty `val_` columns it adds to a run that has no validation
     (a GAN's)."""
@@ -121,9 +166,11 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
 
 def make_callbacks(
-    config, run_dir: Path, *, inspection, task_callbacks=()
+    config, run_dir: Path, *, inspection, guard, task_callbacks=()
 ) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in the order that lets the loggers see what the others add to `logs`.
+
+    `guard` (a `NonFiniteLossGuard`) comes first, so that nothing is saved after a broken step.
 
     `inspection` (an `InspectionLogger`) adds speed to the logs and writes images; the task's
     callbacks add what its kind of run logs. Only the chief of a multi-worker run writes TensorBoard
@@ -138,8 +185,8 @@ def make_callbacks(
         if hasattr(callback, "log_dir") and not writes_tensorboard:
             callback.log_dir = None
     callbacks = [
+        guard,
         LearningRateLogger(config.update_freq if writes_tensorboard else None),
-        keras.callbacks.TerminateOnNaN(),
         inspection,
         *task_callbacks,
     ]
@@ -155,9 +202,7 @@ def make_callbacks(
         )
     callbacks.append(CSVLogger(str(run_dir / "history.csv")))
     if config.checkpoint:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras"))
-        )
+        callbacks.append(Checkpoint(run_dir / "checkpoints" / "last.keras", guard))
     if config.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(

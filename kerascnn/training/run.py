@@ -18,13 +18,13 @@ import tensorflow as tf
 import kerascnn
 from kerascnn import files, viz
 from kerascnn.data import batches, create_augmentation, load_dataset
-from kerascnn.errors import KerasCNNError, RecipeError
+from kerascnn.errors import KerasCNNError, RecipeError, TrainingError
 from kerascnn.export import export_model
 from kerascnn.inspection import InspectionLogger
 from kerascnn.models import check_recipe_arguments
 from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
-from kerascnn.training.callbacks import make_callbacks
+from kerascnn.training.callbacks import NonFiniteLossGuard, make_callbacks
 from kerascnn.training.runtime import make_strategy, precision_policy
 from kerascnn.training.tasks import task_of
 
@@ -75,6 +75,22 @@ def check_recipe(recipe: Recipe) -> None:
             "optimizer.warmup_epochs needs optimizer.schedule='cosine', "
             f"got schedule {recipe.optimizer.schedule!r}"
         )
+
+
+def diverged_message(failure, run_dir: Path, recipe: Recipe) -> str:
+    """What a user reads when the loss stopped being a number: where, what was kept, what to try."""
+    epoch, step, name, value = failure
+    checkpoint = run_dir / "checkpoints" / "last.keras"
+    kept = (
+        f"the checkpoint of the last good epoch is {checkpoint}"
+        if checkpoint.is_file()
+        else "no epoch finished, so there is no checkpoint"
+    )
+    return (
+        f"training diverged: {name} became {value} at epoch {epoch}, step {step}; nothing was "
+        f"exported and {kept}; lower the learning rate (now {recipe.optimizer.learning_rate:g}, "
+        "--learning-rate) or clip gradients (--set optimizer.clipnorm=1.0)"
+    )
 
 
 def new_run_dir(recipe: Recipe) -> Path:
@@ -148,6 +164,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         files.write_json(run_dir / "recipe.json", to_dict(recipe))
         (run_dir / "checkpoints").mkdir()
         started = time.perf_counter()
+        guard = NonFiniteLossGuard()
         fit = model.fit(
             task.fit_data(model, train),
             validation_data=task.fit_data(model, validation),
@@ -165,12 +182,15 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
                     update_freq=recipe.callbacks.update_freq,
                     examples=recipe.callbacks.inspect_examples if task.evaluates_held_out else 0,
                 ),
+                guard=guard,
                 task_callbacks=task.callbacks(recipe, run_dir, prepared),
             ),
             verbose=verbose,
             shuffle=False,
         )  # the pipeline shuffles
         train_seconds = time.perf_counter() - started
+        if guard.failure is not None:
+            raise TrainingError(diverged_message(guard.failure, run_dir, recipe))
         history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         with strategy.scope():
             model, scores = task.evaluate(model, recipe, test, prepared, verbose=verbose)
