@@ -368,9 +368,18 @@ def test_sample_command_writes_a_grid(gan_run, tmp_path, source):
     assert pixels.shape[:2] == (330, 1040)  # 16 images, 8 columns of 1.3 in, 2 rows + title
 
 
-def test_sample_command_rejects_what_is_not_a_gan(tmp_path):
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["{empty}", "--out", "x.png"], "is neither an export"),
+        (["{export}", "--n", "0", "--out", "x.png"], "--n must be at least 1, got 0"),
+        (["{export}", "--out", "x.jpg"], "--out must name a .png file"),
+    ],
+)
+def test_sample_command_rejects_bad_input_in_one_line(gan_run, tmp_path, arguments, message):
+    names = {"empty": tmp_path, "export": gan_run.export_dir}
     done = subprocess.run(
-        [sys.executable, "-m", "kerascnn", "sample", str(tmp_path), "--out", "x.png"],
+        [sys.executable, "-m", "kerascnn", "sample", *(a.format(**names) for a in arguments)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -378,8 +387,8 @@ def test_sample_command_rejects_what_is_not_a_gan(tmp_path):
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "is neither an export" in lines[0]
-    assert not (tmp_path / "x.png").exists()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not list(tmp_path.glob("x.*"))
 
 
 def test_report_of_a_gan_run(gan_run):
