@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerascnn.layers import ClassicDropout
+from kerascnn.layers import ClassicDropout, DropConnect
 from kerascnn.models import common
 from kerascnn.models.blocks import conv2d, he_normal
 from kerascnn.registry import models
@@ -34,6 +34,7 @@ def deep_mnist_cnn(
     hidden_units=50,
     dropout=0.5,
     inverted_dropout=False,
+    drop_connect=False,
 ) -> keras.Model:
     """The book's DeepConvNet: six 3x3 convolutions, He initialisation, 123,552 parameters.
 
@@ -62,6 +63,8 @@ def deep_mnist_cnn(
         hidden_units: width of the hidden dense layer (the book: 50).
         dropout: dropout rate of the two dropout layers (the book: 0.5).
         inverted_dropout: use Keras' inverted `Dropout` instead of the book's `ClassicDropout`.
+        drop_connect: replace each dense layer and the dropout after it by a `DropConnect` layer
+            dropping weights at rate `dropout` (Wan et al. 2013); same parameter count.
 
     Returns:
         A Functional `keras.Model`; its output is float32.
@@ -76,6 +79,7 @@ def deep_mnist_cnn(
     )
     common.check_rate(name, "dropout", dropout)
     common.check_flag(name, "inverted_dropout", inverted_dropout)
+    common.check_flag(name, "drop_connect", drop_connect)
     inputs = common.image_input(
         name=name,
         input_tensor=input_tensor,
@@ -98,15 +102,23 @@ def deep_mnist_cnn(
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
 
     if include_top:
-        dropout_layer = layers.Dropout if inverted_dropout else ClassicDropout
         x = layers.Flatten(name="flatten")(x)
-        x = layers.Dense(
-            hidden_units, activation="relu", kernel_initializer=he_normal(), name="fc1"
-        )(x)
-        x = dropout_layer(dropout, name="fc1_dropout")(x)
-        x = layers.Dense(classes, kernel_initializer=he_normal(), name="fc2")(x)
-        x = dropout_layer(dropout, name="fc2_dropout")(x)
+        for index, (units, activation) in enumerate(((hidden_units, "relu"), (classes, None)), 1):
+            x = _dense_with_dropout(
+                x, units, activation, dropout, inverted_dropout, drop_connect, f"fc{index}"
+            )
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)
     return common.finish(inputs, x, input_tensor=input_tensor, name=name, weights=weights)
+
+
+def _dense_with_dropout(x, units, activation, rate, inverted, drop_connect, name):
+    """Dense then dropout (the book's or Keras' inverted one), or one DropConnect layer."""
+    if drop_connect:
+        return DropConnect(
+            units, rate=rate, activation=activation, kernel_initializer=he_normal(), name=name
+        )(x)
+    x = layers.Dense(units, activation=activation, kernel_initializer=he_normal(), name=name)(x)
+    dropout_layer = layers.Dropout if inverted else ClassicDropout
+    return dropout_layer(rate, name=f"{name}_dropout")(x)
