@@ -238,4 +238,6 @@ def test_every_preset_changes_training_images_only(preset):
     )
     assert trained.shape == plain.shape
     assert np.abs(trained.numpy() - plain).mean() > 5  # pixels moved
-    assert np.abs(trained.numpy().sum() / plain.sum() - 1) < 0.25  # still the same digits
+    if preset != "imagenet":  # a random resized crop changes how much of a digit is seen
+        assert np.abs(trained.numpy().sum() / plain.sum() - 1) < 0.25  # still the same digits
+    assert trained.numpy().min() >= 0 and trained.numpy().max() <= 255.5  # still pixel values

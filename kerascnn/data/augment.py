@@ -47,3 +47,26 @@ def cifar(image_shape, seed=None):
         ],
         name="augment_cifar",
     )
+
+
+@augmentations.register
+def imagenet(image_shape, seed=None):
+    """Inception-style: random resized crop (area 25-100 %, aspect 1:2-2:1), flip, colour jitter."""
+    layers_ = [
+        # Shift, then zoom in about the centre: together a crop of random size, shape and place,
+        # resized back (torchvision's RandomResizedCrop, with scale (0.25, 1)).
+        layers.RandomTranslation(0.25, 0.25, fill_mode="reflect", seed=seed),
+        layers.RandomZoom((-0.5, 0.0), (-0.5, 0.0), fill_mode="reflect", seed=seed),
+        layers.RandomFlip("horizontal", seed=seed),
+    ]
+    if image_shape[-1] == 3:
+        layers_.append(
+            layers.RandomColorJitter(
+                value_range=(0, 255),
+                brightness_factor=0.2,
+                contrast_factor=0.2,
+                saturation_factor=(0.3, 0.7),  # 0.5 keeps it: less or more colour
+                seed=seed,
+            )
+        )
+    return keras.Sequential(layers_, name="augment_imagenet")
