@@ -231,3 +231,33 @@ def test_a_diverging_recipe_is_one_line_exit_2_and_exports_nothing(tmp_path):
     assert not (tmp_path / "saved_models").exists()
     (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()
     assert not (run_dir / "metrics.json").exists()  # a failed run records no results
+
+
+def test_label_smoothing_and_a_plateau_schedule(in_tmp):
+    from kerascnn.training.tasks import ClassificationTask
+
+    result = recipes.run(
+        "deep_mnist",
+        smoke=True,
+        verbose=0,
+        epochs=2,
+        label_smoothing=0.1,
+        export={"enabled": False},
+        optimizer={"schedule": "plateau", "plateau_patience": 1, "decay_rate": 0.5},
+    )
+    loss = result.model.loss
+    assert isinstance(loss, keras.losses.CategoricalCrossentropy)
+    assert loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    assert np.isfinite(result.metrics["test_loss"]) and 0 <= result.metrics["test_accuracy"] <= 1
+    (plateau,) = ClassificationTask().callbacks(result.recipe, result.run_dir, None)
+    assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau)
+    assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.5, 1)
+
+
+def test_classifier_only_options_are_refused_for_a_gan():
+    from kerascnn.errors import RecipeError
+    from kerascnn.training.run import check_recipe
+
+    for overrides in ({"label_smoothing": 0.1}, {"optimizer.schedule": "plateau"}):
+        with pytest.raises(RecipeError, match="are for classifiers"):
+            check_recipe(recipes.resolve("dcgan", overrides))

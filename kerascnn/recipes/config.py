@@ -84,8 +84,9 @@ class OptimizerConfig:
     for evaluation and export; None: off.
     `schedule`: 'constant'; 'cosine' (to 0 over the run, after `warmup_epochs` of linear warmup);
     'exponential' (times `decay_rate` every `decay_epochs`, smoothly); 'step' (times `decay_rate` every
-    `decay_epochs`, in steps). `epsilon` (Adam, AdamW, RMSprop), `beta_1` (Adam, AdamW) and
-    `clipnorm` default to Keras'.
+    `decay_epochs`, in steps); 'plateau' (times `decay_rate` when the validation loss, or the
+    training loss without validation, has not improved for `plateau_patience` epochs). `epsilon`
+    (Adam, AdamW, RMSprop), `beta_1` (Adam, AdamW) and `clipnorm` default to Keras'.
     """
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -93,10 +94,11 @@ class OptimizerConfig:
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float | None = None
-    schedule: Literal["constant", "cosine", "exponential", "step"] = "constant"
+    schedule: Literal["constant", "cosine", "exponential", "step", "plateau"] = "constant"
     warmup_epochs: float = 0.0
     decay_rate: float = 0.1
     decay_epochs: float = 10.0
+    plateau_patience: int = 5
     epsilon: float | None = None
     beta_1: float | None = None
     clipnorm: float | None = None
@@ -116,6 +118,7 @@ class OptimizerConfig:
         )
         _require(0 < self.decay_rate <= 1, "optimizer.decay_rate", "in (0, 1]", self.decay_rate)
         _require(self.decay_epochs > 0, "optimizer.decay_epochs", "positive", self.decay_epochs)
+        _positive(self.plateau_patience, "optimizer.plateau_patience")
         _require(
             self.epsilon is None or self.epsilon > 0,
             "optimizer.epsilon",
@@ -214,6 +217,8 @@ class Recipe:
     """Everything one training run needs; see `kerascnn show NAME` for a resolved example.
 
     `precision` and `strategy` are run settings applied by the run function, never builder arguments.
+    `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
+    for the others (Szegedy et al. 2015).
     `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
     `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`).
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
@@ -224,6 +229,7 @@ class Recipe:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     augmentation: str = "none"
+    label_smoothing: float = 0.0
     optimizer: OptimizerConfig = OptimizerConfig()
     batch_size: int = 32
     epochs: int = 10
@@ -245,6 +251,9 @@ class Recipe:
             "name",
             "letters, digits, '_' or '-'",
             self.name,
+        )
+        _require(
+            0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)", self.label_smoothing
         )
         _positive(self.batch_size, "batch_size")
         _positive(self.epochs, "epochs")

@@ -70,6 +70,13 @@ def check_recipe(recipe: Recipe) -> None:
     task_of(recipe)
     augmentations.get(recipe.augmentation)
     check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
+    if task_of(recipe).name != "classification" and (
+        recipe.optimizer.schedule == "plateau" or recipe.label_smoothing
+    ):
+        raise RecipeError(
+            "optimizer.schedule='plateau' and label_smoothing are for classifiers; "
+            f"{recipe.model.name!r} is not one"
+        )
     if recipe.optimizer.warmup_epochs and recipe.optimizer.schedule != "cosine":
         raise RecipeError(
             "optimizer.warmup_epochs needs optimizer.schedule='cosine', "
@@ -166,8 +173,8 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         started = time.perf_counter()
         guard = NonFiniteLossGuard()
         fit = model.fit(
-            task.fit_data(model, train),
-            validation_data=task.fit_data(model, validation),
+            task.fit_data(model, train, recipe),
+            validation_data=task.fit_data(model, validation, recipe),
             epochs=recipe.epochs,
             callbacks=make_callbacks(
                 recipe.callbacks,

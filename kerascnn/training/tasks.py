@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kerascnn.errors import RecipeError
 from kerascnn.registry import models
@@ -56,23 +57,42 @@ class ClassificationTask:
         compile_classifier(model, recipe, _optimizer(recipe, info))
         return model
 
-    def fit_data(self, model, dataset):
-        """Repeats each label for every head of a multi-output model."""
+    def fit_data(self, model, dataset, recipe):
+        """Labels as the loss wants them: one-hot under label smoothing, repeated for every head
+        of a multi-output model."""
+        if dataset is None:
+            return None
+        if recipe.label_smoothing:
+            outputs = model.output[MAIN_OUTPUT] if heads(model) else model.output
+            classes = int(outputs.shape[-1])
+            dataset = dataset.map(lambda images, labels: (images, tf.one_hot(labels, classes)))
         names = heads(model)
-        if not names or dataset is None:
-            return dataset
-        return dataset.map(lambda images, labels: (images, {name: labels for name in names}))
+        if names:
+            dataset = dataset.map(lambda images, labels: (images, {n: labels for n in names}))
+        return dataset
 
     def prepare(self, recipe, data, test):
         """What the task needs besides the model, made before anything is written."""
         return None
 
     def callbacks(self, recipe, run_dir, prepared) -> list:
-        return []
+        if recipe.optimizer.schedule != "plateau":
+            return []
+        validated = recipe.data.validation != "none"
+        return [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if validated else "loss",
+                factor=recipe.optimizer.decay_rate,
+                patience=recipe.optimizer.plateau_patience,
+                verbose=1,
+            )
+        ]
 
     def evaluate(self, model, recipe, test, prepared, *, verbose):
         model = inference_model(model, recipe)
-        evaluation = model.evaluate(test, return_dict=True, verbose=verbose)
+        evaluation = model.evaluate(
+            self.fit_data(model, test, recipe), return_dict=True, verbose=verbose
+        )
         metrics = {
             "test_accuracy": float(evaluation["accuracy"]),
             "test_loss": float(evaluation["loss"]),
@@ -93,9 +113,18 @@ def heads(model: keras.Model) -> list[str]:
 
 
 def compile_classifier(model: keras.Model, recipe, optimizer="rmsprop") -> None:
-    """Cross-entropy and accuracy on the main output; auxiliary heads add their weighted loss."""
+    """Cross-entropy and accuracy on the main output; auxiliary heads add their weighted loss.
+
+    With label smoothing the labels are one-hot (see `ClassificationTask.fit_data`): Keras' sparse
+    cross-entropy has no smoothing.
+    """
     from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    if recipe.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(
+            from_logits=from_logits, label_smoothing=recipe.label_smoothing
+        )
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     names = heads(model)
     model.compile(
         optimizer=optimizer,
@@ -134,7 +163,7 @@ class GanTask:
         gan.compile(_optimizer(recipe, info), _optimizer(recipe, info))
         return gan
 
-    def fit_data(self, model, dataset):
+    def fit_data(self, model, dataset, recipe):
         return dataset
 
     def prepare(self, recipe, data, test):
