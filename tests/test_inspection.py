@@ -251,7 +251,7 @@ def test_report_command_prints_the_page(run, report):
 )
 def test_only_the_chief_writes_tensorboard(tf_config, chief, monkeypatch, tmp_path):
     from kerascnn.recipes import CallbackConfig
-    from kerascnn.training.callbacks import TensorBoard, make_callbacks
+    from kerascnn.training.callbacks import NonFiniteLossGuard, TensorBoard, make_callbacks
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     if tf_config is not None:
@@ -264,7 +264,9 @@ def test_only_the_chief_writes_tensorboard(tf_config, chief, monkeypatch, tmp_pa
         examples_per_epoch=1,
         batch_size=1,
     )
-    callbacks = make_callbacks(CallbackConfig(), tmp_path, inspection=inspection)
+    callbacks = make_callbacks(
+        CallbackConfig(), tmp_path, inspection=inspection, guard=NonFiniteLossGuard()
+    )
     assert any(isinstance(c, TensorBoard) for c in callbacks) == chief
     assert (inspection.log_dir is not None) == chief
     assert inspection in callbacks  # speed is measured everywhere
