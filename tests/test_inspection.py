@@ -29,7 +29,7 @@ def run(tmp_path_factory):
         runs_dir=str(root / "runs"),
         export={"enabled": False},
         epochs=2,
-        callbacks={"update_freq": 3},
+        callbacks={"update_freq": 3, "histogram_freq": 1},
     )
 
 
