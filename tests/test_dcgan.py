@@ -343,7 +343,7 @@ def test_generator_export_serves_uint8_images_and_reloads_in_a_fresh_process(gan
     )
     assert done.returncode == 0, done.stderr[-2000:]
     served = np.load(tmp_path / "o.npy")
-    assert served.dtype == np.uint8 and served.shape == (8, 28, 28, 1)
+    assert served.dtype == np.uint8 and served.shape == (8, 32, 32, 1)  # MNIST padded to 32x32
     from kerascnn.training.tasks import pixel_generator
 
     expected = pixel_generator(gan_run.model.generator).predict(noise, verbose=0)
