@@ -2,7 +2,7 @@
 
 - **Inception Score** (Salimans et al. 2016) with that classifier in place of Inception:
   exp(E_x KL(p(y|x) || p(y))). It is high when every image is confidently one digit and all ten digits
-  appear equally often; 10 is the maximum for ten classes, and real MNIST test images score about 9.9.
+  appear equally often; 10 is the maximum for ten classes, and real MNIST test images score about 9.8.
 - **Fréchet distance** (Heusel et al. 2017, "FID" with Inception) between the Gaussians fitted to the
   classifier's penultimate features (the 50 units of `fc1`) of real and of generated images; 0 when the
   two sets match.
