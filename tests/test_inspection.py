@@ -251,13 +251,20 @@ def test_report_command_prints_the_page(run, report):
 )
 def test_only_the_chief_writes_tensorboard(tf_config, chief, monkeypatch, tmp_path):
     from kerascnn.recipes import CallbackConfig
-    from kerascnn.training.callbacks import NonFiniteLossGuard, TensorBoard, make_callbacks
+    from kerascnn.training.callbacks import (
+        NonFiniteLossGuard,
+        TensorBoard,
+        image_log_dir,
+        make_callbacks,
+    )
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     if tf_config is not None:
         monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    images = image_log_dir(CallbackConfig(), tmp_path)
+    assert (images == tmp_path / "tensorboard" / "images") if chief else images is None
     inspection = InspectionLogger(
-        tmp_path / "images",
+        images,
         train=None,
         held_out=None,
         class_names=[],
@@ -268,5 +275,4 @@ def test_only_the_chief_writes_tensorboard(tf_config, chief, monkeypatch, tmp_pa
         CallbackConfig(), tmp_path, inspection=inspection, guard=NonFiniteLossGuard()
     )
     assert any(isinstance(c, TensorBoard) for c in callbacks) == chief
-    assert (inspection.log_dir is not None) == chief
     assert inspection in callbacks  # speed is measured everywhere

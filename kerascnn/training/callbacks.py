@@ -53,17 +53,14 @@ class SampleGrid(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
         self._writer = None if self.log_dir is None else tf.summary.create_file_writer(self.log_dir)
-        latent = int(self.model.generator.inputs[0].shape[-1])
-        self._noise = np.random.default_rng(self.seed).normal(size=(self.count, latent))
-        self._noise = self._noise.astype(np.float32)
 
     def on_epoch_end(self, epoch, logs=None):
         from kerascnn import viz
+        from kerascnn.training.tasks import generate_pixels
 
-        images = np.asarray(self.model.generator(self._noise, training=False), np.float32)
-        figure = viz.image_grid(
-            (images + 1) * 127.5, columns=8, title=f"epoch {epoch + 1}: fixed noise"
-        )
+        # The same seed every epoch: the same noise, so the grids show one set of images learning.
+        images = generate_pixels(self.model.generator, self.count, seed=self.seed)
+        figure = viz.image_grid(images, columns=8, title=f"epoch {epoch + 1}: fixed noise")
         viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
         if self._writer is not None:
             # record_if: TensorBoard's step filter must not drop these (see TensorBoard below).
@@ -165,6 +162,14 @@ class TensorBoard(keras.callbacks.TensorBoard):
             super().on_epoch_end(epoch, logs)
 
 
+def image_log_dir(config, run_dir: Path) -> Path | None:
+    """Where a run's TensorBoard images go; None where this process writes no TensorBoard files
+    (TensorBoard off, or not the chief of a multi-worker run)."""
+    from kerascnn.training.runtime import is_chief
+
+    return run_dir / "tensorboard" / "images" if config.tensorboard and is_chief() else None
+
+
 def make_callbacks(
     config, run_dir: Path, *, inspection, guard, task_callbacks=()
 ) -> list[keras.callbacks.Callback]:
@@ -174,16 +179,9 @@ def make_callbacks(
 
     `inspection` (an `InspectionLogger`) adds speed to the logs and writes images; the task's
     callbacks add what its kind of run logs. Only the chief of a multi-worker run writes TensorBoard
-    files.
+    files (the image writers get their folder from `image_log_dir`).
     """
-    from kerascnn.training.runtime import is_chief
-
-    writes_tensorboard = config.tensorboard and is_chief()
-    if not writes_tensorboard:
-        inspection.log_dir = None
-    for callback in task_callbacks:
-        if hasattr(callback, "log_dir") and not writes_tensorboard:
-            callback.log_dir = None
+    writes_tensorboard = image_log_dir(config, run_dir) is not None
     callbacks = [
         guard,
         LearningRateLogger(config.update_freq if writes_tensorboard else None),

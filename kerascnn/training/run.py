@@ -24,7 +24,7 @@ from kerascnn.inspection import InspectionLogger
 from kerascnn.models import check_recipe_arguments
 from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
-from kerascnn.training.callbacks import NonFiniteLossGuard, make_callbacks
+from kerascnn.training.callbacks import NonFiniteLossGuard, image_log_dir, make_callbacks
 from kerascnn.training.runtime import make_strategy, precision_policy
 from kerascnn.training.tasks import task_of
 
@@ -67,10 +67,10 @@ def announce(note: str) -> None:
 
 def check_recipe(recipe: Recipe) -> None:
     """The checks that need the registries; field types and ranges were checked when it was made."""
-    task_of(recipe)
+    task = task_of(recipe)
     augmentations.get(recipe.augmentation)
     check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
-    if task_of(recipe).name != "classification" and (
+    if task.name != "classification" and (
         recipe.optimizer.schedule == "plateau" or recipe.label_smoothing
     ):
         raise RecipeError(
@@ -146,26 +146,23 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             progress=preparing(data.info.num_train, "training"),
             **pipeline,
         )
-        validation = (
-            None
-            if data.validation is None
-            or recipe.data.validation == "test"
-            or not task.evaluates_held_out
-            else batches(
-                data.validation,
-                training=False,
-                progress=preparing(data.info.num_validation, "validation"),
-                **pipeline,
-            )
-        )
         test = batches(
             data.test,
             training=False,
             progress=preparing(data.info.num_test, "test"),
             **pipeline,
         )
-        if recipe.data.validation == "test" and task.evaluates_held_out:
+        if data.validation is None or not task.evaluates_held_out:
+            validation = None
+        elif recipe.data.validation == "test":
             validation = test  # one pipeline and one cache for both
+        else:
+            validation = batches(
+                data.validation,
+                training=False,
+                progress=preparing(data.info.num_validation, "validation"),
+                **pipeline,
+            )
         prepared = task.prepare(recipe, data, test)
         run_dir = new_run_dir(recipe)
         files.write_json(run_dir / "recipe.json", to_dict(recipe))
@@ -180,7 +177,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
                 recipe.callbacks,
                 run_dir,
                 inspection=InspectionLogger(
-                    run_dir / "tensorboard" / "images",
+                    image_log_dir(recipe.callbacks, run_dir),
                     train=train,
                     held_out=test if validation is None else validation,
                     class_names=data.info.class_names,

@@ -177,12 +177,12 @@ class GanTask:
         return DigitScorer(real)
 
     def callbacks(self, recipe, run_dir, scorer) -> list:
-        from kerascnn.training.callbacks import GanQualityLogger, SampleGrid
+        from kerascnn.training.callbacks import GanQualityLogger, SampleGrid, image_log_dir
 
         callbacks = [
             SampleGrid(
                 run_dir / "samples",
-                run_dir / "tensorboard" / "images",
+                image_log_dir(recipe.callbacks, run_dir),
                 count=recipe.callbacks.sample_grid,
                 seed=recipe.seed,
             )
