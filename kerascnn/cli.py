@@ -4,6 +4,7 @@
     kerascnn show deep_mnist [--format json|python] [overrides]
     kerascnn run deep_mnist --epochs 2 [--set optimizer.learning_rate=3e-4] [--data-dir DIR]
     kerascnn run recipes/deep_mnist.py
+    kerascnn run deep_mnist            # again: resumes the unfinished run; --fresh starts over
     kerascnn report runs/deep_mnist/20261122-081500
     kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
 
@@ -70,6 +71,11 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     group.add_argument("--smoke", action="store_true", help="the seconds-long smoke version")
     group.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="bit-identical reruns and resumes (op determinism; slower)",
+    )
+    group.add_argument(
         "--set",
         action="append",
         default=[],
@@ -103,6 +109,8 @@ def _resolve(args):
     }
     if args.no_export:
         overrides["export.enabled"] = False
+    if args.deterministic:
+        overrides["deterministic"] = True
     recipe = resolve(args.recipe, overrides, smoke=args.smoke)
     return resolve(recipe, parse_assignments(args.set), from_text=True)
 
@@ -132,7 +140,7 @@ def _show(args) -> None:
 def _run(args) -> None:
     from kerascnn.training.run import run_recipe
 
-    run_recipe(_resolve(args), verbose=args.verbose)
+    run_recipe(_resolve(args), verbose=args.verbose, fresh=args.fresh)
 
 
 def _report(args) -> None:
@@ -169,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(0, 1, 2),
         default=None,
         help="Keras verbosity (default: progress bar on a terminal, a line per epoch otherwise)",
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new run even if this recipe has an unfinished or finished one under runs/",
     )
     _add_overrides(run)
     run.set_defaults(handler=_run)

@@ -44,7 +44,8 @@ def export_model(
     base = Path(directory) / name
     try:
         base.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=base))
+        remove_abandoned(base)
+        staging = Path(tempfile.mkdtemp(prefix=f".partial-{os.getpid()}-", dir=base))
     except OSError as error:
         raise ExportError(
             f"cannot write exports under {base}: {error.strerror}; choose a writable --export-dir"
@@ -71,6 +72,25 @@ def verify_saved_model(model: keras.Model, path: Path, sample: np.ndarray, *, at
             f"the reloaded SavedModel differs from the Keras model by {difference:.3g} "
             f"(allowed {atol:g}); nothing was published"
         )
+
+
+def remove_abandoned(base: Path) -> None:
+    """Deletes the staging folders of exports whose process died (killed mid-export); they were
+    never versions, but they take space."""
+    for staging in base.glob(".partial-*-*"):
+        pid = staging.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def next_version(base: Path) -> int:

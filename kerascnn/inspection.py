@@ -85,7 +85,7 @@ def feature_maps(model: keras.Model, image: np.ndarray, count: int = 3):
     if not layers:
         return []
     probe = keras.Model(classifier.inputs, [layer.output for layer in layers])
-    outputs = probe(x, training=False)
+    outputs = probe(x)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return [(layer.name, np.asarray(out)[0]) for layer, out in zip(layers, outputs, strict=True)]
 
@@ -154,6 +154,7 @@ class InspectionLogger(keras.callbacks.Callback):
         batch_size,
         update_freq=None,
         examples=1000,
+        progress=None,
     ):
         super().__init__()
         self.log_dir = None if log_dir is None else str(log_dir)
@@ -164,11 +165,14 @@ class InspectionLogger(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.update_freq = update_freq
         self.examples = examples
+        self.progress = progress
         self._writer = None
         self._held_out = None
 
     def on_train_begin(self, logs=None):
-        self._step = 0
+        from kerascnn.training.callbacks import steps_done
+
+        self._step = steps_done(self.progress)
         if self.log_dir is None:
             return
         self._writer = tf.summary.create_file_writer(self.log_dir)
@@ -252,7 +256,7 @@ def write_report(run_dir, *, examples: int = 2000) -> Path:
             model = inference_model(model, recipe)
             data = load_dataset(recipe.data)
             notice = data.info.notice
-            test = batches(data.test, batch_size=256, training=False)
+            test = batches(data.test, batch_size=256)
             images, labels = take_examples(test, examples)
             class_names = list(data.info.class_names) or [
                 str(i) for i in range(data.info.num_classes)
@@ -328,7 +332,7 @@ def _write_figures(output, recipe, model, data, images, labels, predicted, class
 def _load_run_model(run_dir: Path, metrics: dict) -> keras.Model:
     import kerascnn.models  # noqa: F401  (registers the custom classes a checkpoint may hold)
 
-    candidates = [run_dir / "checkpoints" / "last.keras"]
+    candidates = [run_dir / "checkpoints" / "last" / "model.keras"]
     if metrics.get("export_dir"):
         candidates.append(Path(metrics["export_dir"]) / "model.keras")
     for path in candidates:

@@ -1,7 +1,7 @@
 """Images from a trained GAN: `kerascnn sample RUN_OR_EXPORT --n 64 --out grid.png`.
 
 The source is an export (`saved_models/dcgan/1`, served by `tf.saved_model.load`, noise -> uint8) or a
-run directory (its `checkpoints/last.keras`).
+run directory (its `checkpoints/last/model.keras`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def load_sampler(source: str | Path):
             )
         # The closure keeps `loaded` alive: its variables go with it.
         return (lambda noise: np.asarray(loaded.serve(tf.constant(noise)))), int(spec.shape[-1])
-    checkpoint = source / "checkpoints" / "last.keras"
+    checkpoint = source / "checkpoints" / "last" / "model.keras"
     if checkpoint.is_file():
         import keras
 
@@ -46,7 +46,7 @@ def load_sampler(source: str | Path):
         return (lambda noise: np.asarray(generator.predict(noise, verbose=0))), latent
     raise KerasCNNError(
         f"{source} is neither an export (no saved_model.pb) nor a run directory "
-        "(no checkpoints/last.keras); pass e.g. saved_models/dcgan/1 or runs/dcgan/<time>"
+        "(no checkpoints/last/model.keras); pass e.g. saved_models/dcgan/1 or runs/dcgan/<time>"
     )
 
 

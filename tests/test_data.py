@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kerascnn.data import batches, create_augmentation, load_dataset
+from kerascnn.data import TrainingStream, batches, create_augmentation, load_dataset
 from kerascnn.data.idx import find_split_files, read_idx, read_split, write_idx
 from kerascnn.data.sources import BUNDLED_DIR, network_reachable
 from kerascnn.errors import DataError, UnknownNameError
@@ -167,11 +167,49 @@ def test_network_probe_answers_quickly(monkeypatch):
 
 def test_pipeline_batches_floats_in_pixel_range():
     splits = load_dataset(DataConfig(name="mnist_sample", train_limit=100))
-    x, y = next(iter(batches(splits.train, batch_size=32, training=True, seed=0)))
+    stream = TrainingStream(splits.train, batch_size=32, seed=0)
+    x, y = next(iter(stream.dataset()))
     assert x.shape == (32, 28, 28, 1) and x.dtype == tf.float32 and y.shape == (32,)
     assert float(tf.reduce_max(x)) == 255.0
-    sizes = [int(x.shape[0]) for x, _ in batches(splits.train, batch_size=32, training=False)]
+    assert stream.steps_per_epoch == 4 and int(stream.dataset().cardinality()) == 4
+    sizes = [int(x.shape[0]) for x, _ in batches(splits.train, batch_size=32)]
     assert sizes == [32, 32, 32, 4]
+
+
+def _epoch(stream, epoch, skip=0):
+    stream.start_epoch(epoch, skip)
+    return [(x.numpy(), y.numpy()) for x, y in stream.dataset(skip)]
+
+
+@pytest.mark.parametrize("preset", ["none", "digits"])
+def test_training_stream_is_a_function_of_seed_epoch_and_step(preset):
+    """What a resumed run relies on: epoch e from step s is the same batches whatever came before."""
+    splits = load_dataset(DataConfig(name="mnist_sample", train_limit=96))
+
+    def stream(seed=0):
+        augmentation = create_augmentation(preset, image_shape=(28, 28, 1), seed=seed)
+        return TrainingStream(
+            splits.train,
+            batch_size=32,
+            seed=seed,
+            augmentation=augmentation,
+            sequential_augmentation=True,
+        )
+
+    first = stream()
+    epoch0, epoch1, epoch0_again = _epoch(first, 0), _epoch(first, 1), _epoch(first, 0)
+    fresh = stream()
+    later = _epoch(fresh, 1, skip=1)  # a new process resuming at epoch 1, step 1
+    for (x, y), (x_again, y_again) in zip(epoch0, epoch0_again, strict=True):
+        np.testing.assert_array_equal(x, x_again)
+        np.testing.assert_array_equal(y, y_again)
+    for (x, y), (x_later, y_later) in zip(epoch1[1:], later, strict=True):
+        np.testing.assert_array_equal(x, x_later)
+        np.testing.assert_array_equal(y, y_later)
+    labels = [np.concatenate([y for _, y in epoch]) for epoch in (epoch0, epoch1)]
+    assert sorted(labels[0]) == sorted(labels[1]) and list(labels[0]) != list(labels[1])
+    other_seed = _epoch(stream(seed=1), 0)
+    assert not np.array_equal(other_seed[0][1], epoch0[0][1])
 
 
 def test_no_augmentation_is_no_layer():
@@ -215,27 +253,13 @@ def test_every_preset_changes_training_images_only(preset):
     shape = (32, 32, 3)
     splits = load_dataset(DataConfig(name="mnist_sample", train_limit=64, image_shape=shape))
     augmentation = create_augmentation(preset, image_shape=shape, seed=3)
-    plain = np.concatenate([x for x, _ in batches(splits.train, batch_size=64, training=False)])
-    evaluation = np.concatenate(
-        [
-            x
-            for x, _ in batches(
-                splits.train, batch_size=64, training=False, augmentation=augmentation
-            )
-        ]
-    )
-    np.testing.assert_array_equal(plain, evaluation)
-    trained, _ = next(
-        iter(
-            batches(
-                splits.train,
-                batch_size=64,
-                training=True,
-                augmentation=augmentation,
-                shuffle_buffer=1,
-            )
-        )
-    )
+    plain, _ = next(iter(TrainingStream(splits.train, batch_size=64, seed=0).dataset()))
+    plain = plain.numpy()
+    stream = TrainingStream(splits.train, batch_size=64, seed=0, augmentation=augmentation)
+    trained, _ = next(iter(stream.dataset()))  # the same order, augmented
+    evaluation = np.concatenate([x for x, _ in batches(splits.train, batch_size=64)])
+    stored = np.concatenate([x for x, _ in splits.train.batch(64)]).astype(np.float32)
+    np.testing.assert_array_equal(evaluation, stored)  # evaluation sees the images as stored
     assert trained.shape == plain.shape
     assert np.abs(trained.numpy() - plain).mean() > 5  # pixels moved
     if preset != "imagenet":  # a random resized crop changes how much of a digit is seen

@@ -237,7 +237,7 @@ def sample_test_images():
     from kerascnn.recipes import DataConfig
 
     test = load_dataset(DataConfig(name=BUNDLED_SAMPLE)).test
-    return take_examples(batches(test, batch_size=500, training=False), 2000)[0]
+    return take_examples(batches(test, batch_size=500), 2000)[0]
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def test_run_writes_every_output(smoke):
         "learning_rate",
     } <= set(rows[0])
     assert float(rows[0]["learning_rate"]) == pytest.approx(1e-3)
-    reloaded = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
+    reloaded = keras.saving.load_model(run_dir / "checkpoints" / "last" / "model.keras")
     assert reloaded.count_params() == 123_552
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -72,7 +72,7 @@ def test_export_reloads_in_a_fresh_process_with_the_same_predictions(smoke, tmp_
         p.name for p in export_dir.iterdir()
     }
     test = load_dataset(DataConfig(name="mnist_sample", test_limit=16)).test
-    images = next(iter(batches(test, batch_size=16, training=False)))[0].numpy()
+    images = next(iter(batches(test, batch_size=16)))[0].numpy()
     np.save(tmp_path / "images.npy", images)
     script = (
         "import sys, numpy as np, tensorflow as tf\n"
@@ -193,17 +193,19 @@ def test_a_diverging_run_stops_at_the_broken_step_and_keeps_the_good_checkpoint(
                 model.get_layer("dense").kernel.assign(np.full((4, 1), np.nan))
 
     guard = NonFiniteLossGuard()
-    checkpoint = Checkpoint(tmp_path / "last.keras", guard)
+    checkpoint = Checkpoint(tmp_path, guard, every_steps=1)
     x = np.ones((32, 4), np.float32)
     history = model.fit(
         x, x[:, :1], batch_size=8, epochs=3, verbose=0, callbacks=[Poison(), guard, checkpoint]
     )
     assert guard.failure[:3] == (2, 1, "loss") and np.isnan(guard.failure[3])
     assert len(history.history["loss"]) == 2  # stopped in epoch 2
-    assert checkpoint.saved_epoch == 1  # the broken epoch was not saved over the good one
-    saved = keras.saving.load_model(tmp_path / "last.keras")
+    # The broken step was not saved over the good state of the end of epoch 1.
+    saved = json.loads((tmp_path / "checkpoints/last/progress.json").read_text())
+    assert (saved["epoch"], saved["step"]) == (1, 0)
+    saved = keras.saving.load_model(tmp_path / "checkpoints/last/model.keras")
     assert np.isfinite(saved.get_layer("dense").kernel.numpy()).all()
-    assert [p.name for p in tmp_path.iterdir()] == ["last.keras"]  # no temporary left
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last"]  # no temporary left
 
 
 def test_a_diverging_recipe_is_one_line_exit_2_and_exports_nothing(tmp_path):

@@ -1,13 +1,14 @@
 """The data layer: dataset sources, the tf.data pipeline and augmentation presets."""
 
 from kerascnn.data.augment import create_augmentation
-from kerascnn.data.pipeline import batches
+from kerascnn.data.pipeline import TrainingStream, batches
 from kerascnn.data.sources import BUNDLED_SAMPLE, DatasetInfo, Splits, load_dataset
 
 __all__ = [
     "BUNDLED_SAMPLE",
     "DatasetInfo",
     "Splits",
+    "TrainingStream",
     "batches",
     "create_augmentation",
     "load_dataset",

@@ -16,6 +16,12 @@ def create_augmentation(name: str, *, image_shape, seed: int | None = None):
     return augmentations.get(name)(image_shape=tuple(image_shape), seed=seed)
 
 
+def _offset(seed, index):
+    """One seed per layer: layers given the same seed draw the same numbers (a rotation's angle
+    would follow its shift)."""
+    return None if seed is None else seed * 16 + index
+
+
 @augmentations.register(name="none")
 def no_augmentation(image_shape, seed=None):
     """No augmentation: training sees the images as they are."""
@@ -27,9 +33,9 @@ def digits(image_shape, seed=None):
     """Handwriting jitter: rotation up to 10 degrees, shift up to 10 %, zoom up to 10 %; black fill."""
     return keras.Sequential(
         [
-            layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-            layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
+            layers.RandomRotation(10 / 360, fill_mode="constant", seed=_offset(seed, 0)),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=_offset(seed, 1)),
+            layers.RandomZoom(0.1, fill_mode="constant", seed=_offset(seed, 2)),
         ],
         name="augment_digits",
     )
@@ -42,8 +48,8 @@ def cifar(image_shape, seed=None):
     return keras.Sequential(
         [
             layers.ZeroPadding2D(4),
-            layers.RandomCrop(height, width, seed=seed),
-            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomCrop(height, width, seed=_offset(seed, 0)),
+            layers.RandomFlip("horizontal", seed=_offset(seed, 1)),
         ],
         name="augment_cifar",
     )
@@ -55,9 +61,9 @@ def imagenet(image_shape, seed=None):
     layers_ = [
         # Shift, then zoom in about the centre: together a crop of random size, shape and place,
         # resized back (torchvision's RandomResizedCrop, with scale (0.25, 1)).
-        layers.RandomTranslation(0.25, 0.25, fill_mode="reflect", seed=seed),
-        layers.RandomZoom((-0.5, 0.0), (-0.5, 0.0), fill_mode="reflect", seed=seed),
-        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomTranslation(0.25, 0.25, fill_mode="reflect", seed=_offset(seed, 0)),
+        layers.RandomZoom((-0.5, 0.0), (-0.5, 0.0), fill_mode="reflect", seed=_offset(seed, 1)),
+        layers.RandomFlip("horizontal", seed=_offset(seed, 2)),
     ]
     if image_shape[-1] == 3:
         layers_.append(
@@ -66,7 +72,7 @@ def imagenet(image_shape, seed=None):
                 brightness_factor=0.2,
                 contrast_factor=0.2,
                 saturation_factor=(0.3, 0.7),  # 0.5 keeps it: less or more colour
-                seed=seed,
+                seed=_offset(seed, 3),
             )
         )
     return keras.Sequential(layers_, name="augment_imagenet")

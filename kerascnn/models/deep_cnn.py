@@ -35,6 +35,7 @@ def deep_mnist_cnn(
     dropout=0.5,
     inverted_dropout=False,
     drop_connect=False,
+    batch_norm=False,
 ) -> keras.Model:
     """The book's DeepConvNet: six 3x3 convolutions, He initialisation, 123,552 parameters.
 
@@ -63,6 +64,8 @@ def deep_mnist_cnn(
         hidden_units: width of the hidden dense layer (the book: 50).
         dropout: dropout rate of the two dropout layers (the book: 0.5).
         inverted_dropout: use Keras' inverted `Dropout` instead of the book's `ClassicDropout`.
+        batch_norm: put BatchNorm between each convolution (then without bias) and its ReLU
+            (Ioffe & Szegedy 2015); not in the book.
         drop_connect: replace each dense layer and the dropout after it by a `DropConnect` layer
             dropping weights at rate `dropout` (Wan et al. 2013); same parameter count.
 
@@ -80,6 +83,7 @@ def deep_mnist_cnn(
     common.check_rate(name, "dropout", dropout)
     common.check_flag(name, "inverted_dropout", inverted_dropout)
     common.check_flag(name, "drop_connect", drop_connect)
+    common.check_flag(name, "batch_norm", batch_norm)
     inputs = common.image_input(
         name=name,
         input_tensor=input_tensor,
@@ -90,15 +94,20 @@ def deep_mnist_cnn(
     x = inputs
     for block, convolutions in enumerate(BLOCKS, start=1):
         for index, (filters, padding) in enumerate(convolutions, start=1):
+            prefix = f"block{block}_conv{index}"
             x = conv2d(
                 x,
                 filters,
                 3,
                 padding=padding,
-                activation="relu",
+                activation=None if batch_norm else "relu",
                 kernel_initializer=he_normal(),
-                name=f"block{block}_conv{index}",
+                use_bias=not batch_norm,
+                name=prefix,
             )
+            if batch_norm:
+                x = layers.BatchNormalization(name=f"{prefix}_bn")(x)
+                x = layers.Activation("relu", name=f"{prefix}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
 
     if include_top:

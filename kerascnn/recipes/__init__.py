@@ -38,7 +38,6 @@ SMOKE_OVERRIDES = {
     "batch_size": 32,
     "data.train_limit": 256,
     "data.test_limit": 64,
-    "data.shuffle_buffer": 256,
     # Histograms of an ImageNet-size network take longer than its smoke epoch.
     "callbacks.histogram_freq": 0,
 }
@@ -121,15 +120,25 @@ def resolve(
     return apply_overrides(recipe, overrides or {}, from_text=from_text)
 
 
-def run(name_or_path: str | Path | Recipe, *, smoke: bool = False, verbose="auto", **overrides):
+def run(
+    name_or_path: str | Path | Recipe,
+    *,
+    smoke: bool = False,
+    verbose="auto",
+    fresh: bool = False,
+    **overrides,
+):
     """Resolves a recipe with `overrides` and trains it; returns a `RunResult`.
+
+    An unfinished run of the same recipe is resumed; a finished one is not trained again unless
+    `fresh` (see `kerascnn.training.run.run_recipe`).
 
     Overrides are recipe fields as keywords (`epochs=2`, `batch_size=64`), nested groups as mappings
     (`optimizer={"learning_rate": 3e-4}`) or dotted keys (`**{"optimizer.learning_rate": 3e-4}`).
     """
     from kerascnn.training.run import run_recipe
 
-    return run_recipe(resolve(name_or_path, overrides, smoke=smoke), verbose=verbose)
+    return run_recipe(resolve(name_or_path, overrides, smoke=smoke), verbose=verbose, fresh=fresh)
 
 
 # What a recipe file always states, even where it equals the default.

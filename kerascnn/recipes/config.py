@@ -47,7 +47,6 @@ class DataConfig:
     holdout_fraction: float = 0.1
     train_limit: int | None = None
     test_limit: int | None = None
-    shuffle_buffer: int = 60_000
     offline_fallback: bool = True
 
     def __post_init__(self):
@@ -59,7 +58,6 @@ class DataConfig:
         )
         _positive(self.train_limit, "data.train_limit")
         _positive(self.test_limit, "data.test_limit")
-        _positive(self.shuffle_buffer, "data.shuffle_buffer")
         _require(
             self.image_shape is None or (len(self.image_shape) == 3 and min(self.image_shape) >= 1),
             "data.image_shape",
@@ -154,6 +152,10 @@ class CallbackConfig:
     and misclassified examples among `inspect_examples` held-out images, 0: no images), and a
     profiler trace of the steps `profile_batches` = (first, last) when set.
 
+    `checkpoint`: keep the run's state in `checkpoints/last/` after every epoch, and every
+    `checkpoint_every` steps when set, so that running the same recipe again resumes it
+    (`kerascnn.training.resume`).
+
     GAN runs instead write a grid of `sample_grid` images from fixed noise every epoch, and score
     `quality_examples` generated images (Inception Score, Fréchet distance; `kerascnn.quality`)
     every `quality_every` epochs (0: only at the end).
@@ -168,6 +170,7 @@ class CallbackConfig:
     quality_examples: int = 10_000
     quality_every: int = 1
     checkpoint: bool = True
+    checkpoint_every: int | None = None
     early_stopping_patience: int | None = None
 
     def __post_init__(self):
@@ -202,6 +205,7 @@ class CallbackConfig:
             self.quality_every >= 0, "callbacks.quality_every", "at least 0", self.quality_every
         )
         _positive(self.early_stopping_patience, "callbacks.early_stopping_patience")
+        _positive(self.checkpoint_every, "callbacks.checkpoint_every")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +223,8 @@ class Recipe:
     `precision` and `strategy` are run settings applied by the run function, never builder arguments.
     `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
     for the others (Szegedy et al. 2015).
+    `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs
+    of the recipe, or a run killed and resumed, end with bit-identical weights (slower).
     `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
     `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`).
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
@@ -237,6 +243,7 @@ class Recipe:
     strategy: Strategy = "default"
     steps_per_execution: int = 1
     seed: int = 0
+    deterministic: bool = False
     callbacks: CallbackConfig = CallbackConfig()
     export: ExportConfig = ExportConfig()
     runs_dir: str = "runs"

@@ -48,6 +48,34 @@ def lenet5() -> Recipe:
 
 
 @recipes.register
+def mnist_best() -> Recipe:
+    """The book's CNN with BatchNorm, a 256-unit head, digit jitter, Adam 2e-3 cosine, 30 epochs: >= 99.65 %."""
+    return Recipe(
+        name="mnist_best",
+        data=DataConfig(name="mnist"),
+        model=ModelConfig(
+            name="deep_mnist_cnn",
+            args={
+                "batch_norm": True,
+                "inverted_dropout": True,
+                "hidden_units": 256,
+                "dropout": 0.3,
+            },
+        ),
+        augmentation="digits",
+        label_smoothing=0.1,
+        optimizer=OptimizerConfig(
+            name="adam", learning_rate=2e-3, schedule="cosine", warmup_epochs=1.0
+        ),
+        batch_size=128,
+        epochs=30,
+        target_accuracy=0.9965,
+        source="kerascnn issue 4: the book's 99.38 % network taken toward the top of the MNIST table "
+        "with BatchNorm, augmentation and a decaying learning rate",
+    )
+
+
+@recipes.register
 def dcgan() -> Recipe:
     """DCGAN on MNIST padded to 32x32: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.), 15 epochs."""
     return Recipe(
@@ -80,7 +108,7 @@ def _cifar10(
     """A classifier on CIFAR-10 at 32x32x3 with the standard pad-crop-flip augmentation."""
     return Recipe(
         name=name,
-        data=DataConfig(name="cifar10", image_shape=CIFAR_SHAPE, shuffle_buffer=50_000),
+        data=DataConfig(name="cifar10", image_shape=CIFAR_SHAPE),
         model=ModelConfig(name=name, args=dict(model_args or {})),
         augmentation="cifar",
         optimizer=optimizer,

@@ -14,9 +14,10 @@ class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimizer's current learning rate to the logs: every epoch, and every
     `update_freq` steps of the whole run (the steps TensorBoard writes), so both curves have it."""
 
-    def __init__(self, update_freq: int | None = None):
+    def __init__(self, update_freq: int | None = None, progress=None):
         super().__init__()
         self.update_freq = update_freq
+        self.progress = progress
         self._step = 0
 
     def _add_rate(self, logs):
@@ -27,7 +28,7 @@ class LearningRateLogger(keras.callbacks.Callback):
             )
 
     def on_train_begin(self, logs=None):
-        self._step = 0
+        self._step = steps_done(self.progress)
 
     def on_train_batch_end(self, batch, logs=None):
         # Counted like TensorBoard's own step (once per call, also with steps_per_execution > 1).
@@ -119,23 +120,76 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Saves the model with its optimizer to `path` after every epoch, through a temporary file, so
-    a kill during the save leaves the previous checkpoint whole; skips an epoch the guard failed."""
+    """Saves the run's checkpoint (`kerascnn.training.resume`) after every epoch and, with
+    `every_steps`, every that many steps of an epoch; skips once the guard saw a broken step.
 
-    def __init__(self, path, guard: NonFiniteLossGuard):
+    `tracked`: the callbacks whose state the checkpoint keeps. Put this callback after them: on
+    `on_train_begin` (of each `fit` call of a resumed run) it gives them back what they reset there.
+    """
+
+    def __init__(self, run_dir, guard, *, progress=None, every_steps=None, best_weights=None):
         super().__init__()
-        self.path = Path(path)
+        from kerascnn.training.resume import Progress
+
+        self.run_dir = Path(run_dir)
         self.guard = guard
-        self.saved_epoch = None
+        self.every_steps = every_steps
+        self.progress = progress or Progress()
+        self.tracked = []
+        self._best_weights = best_weights
+        self._skip = self.progress.step  # steps of the first epoch done before a resume
+        self._offset = 0
+
+    def on_train_begin(self, logs=None):
+        from kerascnn.training import resume
+
+        resume.apply_callback_state(self.tracked, self.progress.callbacks)
+        stopper = self._early_stopping()
+        if stopper is not None and self._best_weights is not None:
+            stopper.best_weights = self._best_weights
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.progress.epoch, self.progress.step = epoch, self._skip
+        self._offset, self._skip = self._skip, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        before = self.progress.step
+        self.progress.step = self._offset + batch + 1  # `batch` is the last step of the call
+        self.progress.calls += 1
+        # Not at the epoch's last step: the epoch's end (validation, logs) would be lost.
+        last = self.progress.step >= self._offset + self.params.get("steps", float("inf"))
+        if (
+            self.every_steps
+            and not last
+            and self.progress.step // self.every_steps > before // self.every_steps
+        ):
+            self._save()
 
     def on_epoch_end(self, epoch, logs=None):
-        from kerascnn import files
+        self.progress.epoch, self.progress.step = epoch + 1, 0
+        self._save()
+
+    def on_train_end(self, logs=None):
+        from kerascnn.training import resume
+
+        # A resumed run's next `fit` call starts from here.
+        self.progress.callbacks = resume.callback_state(self.tracked)
+        stopper = self._early_stopping()
+        self._best_weights = None if stopper is None else stopper.best_weights
+
+    def _early_stopping(self):
+        found = [c for c in self.tracked if isinstance(c, keras.callbacks.EarlyStopping)]
+        return found[0] if found else None
+
+    def _save(self):
+        from kerascnn.training import resume
 
         if self.guard.failure is not None:
             return
-        with files.atomic_path(self.path) as temporary:
-            self.model.save(temporary)
-        self.saved_epoch = epoch + 1
+        self.progress.callbacks = resume.callback_state(self.tracked)
+        stopper = self._early_stopping()
+        best = None if stopper is None else stopper.best_weights
+        resume.save(self.model, self.run_dir, self.progress, best)
 
 
 class CSVLogger(keras.callbacks.CSVLogger):
@@ -157,9 +211,23 @@ class TensorBoard(keras.callbacks.TensorBoard):
     (tensorflow/tensorflow#49109).
     """
 
+    def __init__(self, *args, progress=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # A resumed run's step scalars continue where the interrupted run's stopped.
+        self._global_train_batch = steps_done(self.progress)
+
     def on_epoch_end(self, epoch, logs=None):
         with tf.summary.record_if(True):
             super().on_epoch_end(epoch, logs)
+
+
+def steps_done(progress) -> int:
+    """Train-function calls before this `fit` call: 0 for a new run, more for a resumed one."""
+    return 0 if progress is None else progress.calls
 
 
 def image_log_dir(config, run_dir: Path) -> Path | None:
@@ -171,7 +239,7 @@ def image_log_dir(config, run_dir: Path) -> Path | None:
 
 
 def make_callbacks(
-    config, run_dir: Path, *, inspection, guard, task_callbacks=()
+    config, run_dir: Path, *, inspection, guard, task_callbacks=(), progress=None, best_weights=None
 ) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in the order that lets the loggers see what the others add to `logs`.
 
@@ -180,11 +248,14 @@ def make_callbacks(
     `inspection` (an `InspectionLogger`) adds speed to the logs and writes images; the task's
     callbacks add what its kind of run logs. Only the chief of a multi-worker run writes TensorBoard
     files (the image writers get their folder from `image_log_dir`).
+
+    `progress` (a `resume.Progress`) is where a resumed run continues: the checkpoint gives the
+    callbacks their saved state and the step counters start from its steps.
     """
     writes_tensorboard = image_log_dir(config, run_dir) is not None
     callbacks = [
         guard,
-        LearningRateLogger(config.update_freq if writes_tensorboard else None),
+        LearningRateLogger(config.update_freq if writes_tensorboard else None, progress),
         inspection,
         *task_callbacks,
     ]
@@ -196,15 +267,24 @@ def make_callbacks(
                 write_graph=True,
                 update_freq=config.update_freq,
                 profile_batch=tuple(config.profile_batches or (0, 0)),
+                progress=progress,
             )
         )
-    callbacks.append(CSVLogger(str(run_dir / "history.csv")))
-    if config.checkpoint:
-        callbacks.append(Checkpoint(run_dir / "checkpoints" / "last.keras", guard))
+    callbacks.append(CSVLogger(str(run_dir / "history.csv"), append=True))
     if config.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 patience=config.early_stopping_patience, restore_best_weights=True
             )
         )
+    if config.checkpoint:
+        checkpoint = Checkpoint(
+            run_dir,
+            guard,
+            progress=progress,
+            every_steps=config.checkpoint_every,
+            best_weights=best_weights,
+        )
+        checkpoint.tracked = list(callbacks)
+        callbacks.append(checkpoint)
     return callbacks

@@ -6,6 +6,7 @@ before the run directory is made, so a bad request leaves nothing under `runs/` 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import sys
 import time
@@ -17,13 +18,14 @@ import tensorflow as tf
 
 import kerascnn
 from kerascnn import files, viz
-from kerascnn.data import batches, create_augmentation, load_dataset
+from kerascnn.data import TrainingStream, batches, create_augmentation, load_dataset
 from kerascnn.errors import KerasCNNError, RecipeError, TrainingError
 from kerascnn.export import export_model
 from kerascnn.inspection import InspectionLogger
 from kerascnn.models import check_recipe_arguments
 from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
+from kerascnn.training import resume
 from kerascnn.training.callbacks import NonFiniteLossGuard, image_log_dir, make_callbacks
 from kerascnn.training.runtime import make_strategy, precision_policy
 from kerascnn.training.tasks import task_of
@@ -87,11 +89,10 @@ def check_recipe(recipe: Recipe) -> None:
 def diverged_message(failure, run_dir: Path, recipe: Recipe) -> str:
     """What a user reads when the loss stopped being a number: where, what was kept, what to try."""
     epoch, step, name, value = failure
-    checkpoint = run_dir / "checkpoints" / "last.keras"
     kept = (
-        f"the checkpoint of the last good epoch is {checkpoint}"
-        if checkpoint.is_file()
-        else "no epoch finished, so there is no checkpoint"
+        f"the last good checkpoint is {run_dir / resume.CHECKPOINT}"
+        if resume.has_checkpoint(run_dir)
+        else "no checkpoint was reached, so there is none"
     )
     return (
         f"training diverged: {name} became {value} at epoch {epoch}, step {step}; nothing was "
@@ -118,9 +119,17 @@ def new_run_dir(recipe: Recipe) -> Path:
     raise KerasCNNError(f"too many runs of {recipe.name} started this second under {base}")
 
 
-def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
-    """Trains `recipe` end to end and returns a `RunResult`; prints where everything went."""
+def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunResult:
+    """Trains `recipe` end to end and returns a `RunResult`; prints where everything went.
+
+    An unfinished run of the same recipe (same `recipe.json`) under `runs_dir` is resumed from its
+    checkpoint; a finished one is not trained over: that raises, unless `fresh` starts a new run.
+    """
     check_recipe(recipe)
+    record = to_dict(recipe)
+    continued = resume.find_run(recipe.runs_dir, recipe.name, record, fresh=fresh)
+    if recipe.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(recipe.seed)
     with precision_policy(recipe.precision):
         data = load_dataset(recipe.data)
@@ -131,26 +140,24 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
 
         if data.info.notice:
             announce(data.info.notice)
-        pipeline = dict(batch_size=recipe.batch_size, seed=recipe.seed)
 
         def preparing(count: int, split: str) -> str | None:
             return f"preparing {count} {split} images" if verbose != 0 else None
 
-        train = batches(
+        stream = TrainingStream(
             data.train,
-            training=True,
-            shuffle_buffer=recipe.data.shuffle_buffer,
+            batch_size=recipe.batch_size,
+            seed=recipe.seed,
             augmentation=create_augmentation(
                 recipe.augmentation, image_shape=data.info.image_shape, seed=recipe.seed
             ),
+            sequential_augmentation=recipe.deterministic,
             progress=preparing(data.info.num_train, "training"),
-            **pipeline,
         )
         test = batches(
             data.test,
-            training=False,
+            batch_size=recipe.batch_size,
             progress=preparing(data.info.num_test, "test"),
-            **pipeline,
         )
         if data.validation is None or not task.evaluates_held_out:
             validation = None
@@ -159,43 +166,53 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
         else:
             validation = batches(
                 data.validation,
-                training=False,
+                batch_size=recipe.batch_size,
                 progress=preparing(data.info.num_validation, "validation"),
-                **pipeline,
             )
         prepared = task.prepare(recipe, data, test)
-        run_dir = new_run_dir(recipe)
-        files.write_json(run_dir / "recipe.json", to_dict(recipe))
-        (run_dir / "checkpoints").mkdir()
+        progress, best_weights = resume.Progress(), None
+        if continued is None:
+            run_dir = new_run_dir(recipe)
+            files.write_json(run_dir / "recipe.json", record)
+        else:
+            run_dir = continued
+            if resume.has_checkpoint(run_dir):
+                with strategy.scope():
+                    progress, best_weights = resume.restore(model, run_dir)
+            print(f"resuming {run_dir} {_position(progress, recipe)}", flush=True)
+            keep_history(run_dir / "history.csv", progress.epoch)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        started_at = {"epoch": progress.epoch + 1, "step": progress.step + 1}
         started = time.perf_counter()
         guard = NonFiniteLossGuard()
-        fit = model.fit(
-            task.fit_data(model, train, recipe),
-            validation_data=task.fit_data(model, validation, recipe),
-            epochs=recipe.epochs,
-            callbacks=make_callbacks(
-                recipe.callbacks,
-                run_dir,
-                inspection=InspectionLogger(
-                    image_log_dir(recipe.callbacks, run_dir),
-                    train=train,
-                    held_out=test if validation is None else validation,
-                    class_names=data.info.class_names,
-                    examples_per_epoch=data.info.num_train,
-                    batch_size=recipe.batch_size,
-                    update_freq=recipe.callbacks.update_freq,
-                    examples=recipe.callbacks.inspect_examples if task.evaluates_held_out else 0,
-                ),
-                guard=guard,
-                task_callbacks=task.callbacks(recipe, run_dir, prepared),
+        callbacks = make_callbacks(
+            recipe.callbacks,
+            run_dir,
+            inspection=InspectionLogger(
+                image_log_dir(recipe.callbacks, run_dir),
+                train=stream.dataset(),
+                held_out=test if validation is None else validation,
+                class_names=data.info.class_names,
+                examples_per_epoch=data.info.num_train,
+                batch_size=recipe.batch_size,
+                update_freq=recipe.callbacks.update_freq,
+                examples=recipe.callbacks.inspect_examples if task.evaluates_held_out else 0,
+                progress=progress,
             ),
-            verbose=verbose,
-            shuffle=False,
-        )  # the pipeline shuffles
+            guard=guard,
+            task_callbacks=task.callbacks(recipe, run_dir, prepared),
+            progress=progress,
+            best_weights=best_weights,
+        )
+        try:
+            fit_epochs(model, task, recipe, stream, validation, callbacks, progress, verbose)
+        except KeyboardInterrupt:
+            interrupted(model, recipe, run_dir, progress, stream, guard)
+            raise
         train_seconds = time.perf_counter() - started
         if guard.failure is not None:
             raise TrainingError(diverged_message(guard.failure, run_dir, recipe))
-        history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+        history = read_history(run_dir / "history.csv")
         with strategy.scope():
             model, scores = task.evaluate(model, recipe, test, prepared, verbose=verbose)
 
@@ -216,6 +233,8 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
             },
             "finished": datetime.now().isoformat(timespec="seconds"),
         }
+        if continued is not None:
+            metrics["resumed_at"] = started_at
         export_dir = None
         if recipe.export.enabled:
             exported, sample = task.export_parts(model, recipe, test)
@@ -224,11 +243,12 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
                 recipe.export.directory,
                 recipe.name,
                 sample=sample,
-                records={"recipe.json": to_dict(recipe), "metrics.json": metrics},
+                records={"recipe.json": record, "metrics.json": metrics},
             )
             metrics["export_dir"] = str(export_dir)
-        files.write_json(run_dir / "metrics.json", metrics)
         viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
+        # Last: a run with metrics.json is finished (see resume.find_run).
+        files.write_json(run_dir / "metrics.json", metrics)
     result = RunResult(
         recipe,
         model,
@@ -241,3 +261,71 @@ def run_recipe(recipe: Recipe, *, verbose="auto") -> RunResult:
     )
     print(result.summary(), file=sys.stdout, flush=True)
     return result
+
+
+def fit_epochs(model, task, recipe, stream, validation, callbacks, progress, verbose) -> None:
+    """Trains from `progress` to the last epoch: a resumed epoch's remaining steps as one `fit`
+    call, then the whole epochs after it as another."""
+    parts = []
+    first = progress.epoch
+    if progress.step and first < recipe.epochs:
+        parts.append((first, first + 1, progress.step))
+        first += 1
+    if first < recipe.epochs:
+        parts.append((first, recipe.epochs, 0))
+    for initial_epoch, epochs, skip in parts:
+        model.fit(
+            task.fit_data(model, stream.dataset(skip), recipe),
+            validation_data=task.fit_data(model, validation, recipe),
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            callbacks=[stream.epoch_callback(skip), *callbacks],
+            verbose=verbose,
+            shuffle=False,  # the stream shuffles
+        )
+        if model.stop_training:
+            break
+
+
+def _position(progress, recipe) -> str:
+    if progress.epoch >= recipe.epochs:
+        return "after its last epoch (evaluating and exporting)"
+    return f"at epoch {progress.epoch + 1}/{recipe.epochs}, step {progress.step + 1}"
+
+
+def interrupted(model, recipe, run_dir, progress, stream, guard) -> None:
+    """Ctrl-C: keeps the state at the last finished step and says how to go on."""
+    saved = ""
+    mid_epoch = 0 < progress.step < stream.steps_per_epoch
+    if recipe.callbacks.checkpoint and guard.failure is None and mid_epoch:
+        resume.save(model, run_dir, progress)
+        saved = f" at epoch {progress.epoch + 1}, step {progress.step}"
+    elif resume.has_checkpoint(run_dir):
+        saved = " at the last checkpoint"
+    if saved:
+        print(
+            f"\ninterrupted: the run is saved{saved} in {run_dir / resume.CHECKPOINT}; "
+            f"resume it with: kerascnn run {run_dir / 'recipe.json'}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def keep_history(path: Path, epochs: int) -> None:
+    """Drops the rows of epochs after the checkpoint from a resumed run's CSV history."""
+    if not path.is_file():
+        return
+    rows = path.read_text().splitlines(keepends=True)
+    files.write_text(path, "".join(rows[: 1 + epochs]) if epochs else "")
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """The run's history as written by the CSV logger, all epochs of all its processes."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [key for key in (rows[0] if rows else {}) if key != "epoch"]
+    return {
+        key: [float(row[key]) for row in rows if row.get(key) not in ("", None)] for key in keys
+    }

@@ -1,0 +1,160 @@
+"""Resuming runs: which run directory a request continues, and the checkpoint that holds its state.
+
+A run directory belongs to one recipe (its `recipe.json`). Running the same recipe again continues
+the newest unfinished run of it from its checkpoint; a finished run (it has `metrics.json`) is never
+trained over: the request is refused unless `fresh` asks for a new run.
+
+A checkpoint is the folder `checkpoints/last/`, replaced as a whole (`files.atomic_directory`), so a
+kill at any moment leaves the previous one or the new one, never a mix:
+
+- `model.keras`: the model with its optimizer (weights, moments, step counter, and so the position
+  in the learning-rate schedule);
+- `random.npz`: the states of the model's random generators (dropout masks), which Keras does not save;
+- `progress.json`: epochs and steps done, and the state of the callbacks that have one (the best
+  metric and patience of early stopping and of reduce-on-plateau, the steps logged so far);
+- `best.npz`: early stopping's best weights, when it keeps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerascnn import files
+from kerascnn.errors import KerasCNNError
+
+CHECKPOINT = Path("checkpoints") / "last"
+
+# What Keras' own callbacks keep between epochs (each resets it in `on_train_begin`).
+CALLBACK_STATE = {
+    "EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+}
+
+
+@dataclasses.dataclass
+class Progress:
+    """How far a run got: `epoch` epochs done and `step` steps of the next one."""
+
+    epoch: int = 0
+    step: int = 0
+    calls: int = 0  # train-function calls so far: the step axis of the TensorBoard scalars
+    callbacks: dict = dataclasses.field(default_factory=dict)
+
+
+def find_run(runs_dir, name: str, record: dict, *, fresh: bool) -> Path | None:
+    """The unfinished run of this recipe to continue, or None for a new run.
+
+    Raises when the newest run of this recipe has finished (unless `fresh`).
+    """
+    base = Path(runs_dir) / name
+    if fresh or not base.is_dir():
+        return None
+    same = [
+        run_dir
+        for run_dir in sorted(base.iterdir(), reverse=True)
+        if run_dir.is_dir() and _read_json(run_dir / "recipe.json") == _normalized(record)
+    ]
+    if not same:
+        return None
+    newest = same[0]
+    if (newest / "metrics.json").is_file():
+        raise KerasCNNError(
+            f"recipe {name!r} with these settings already finished in {newest}; "
+            "pass --fresh (fresh=True) to train it again in a new run directory"
+        )
+    return newest
+
+
+def _normalized(record):
+    return json.loads(json.dumps(record, default=str))
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def random_states(model: keras.Model) -> list:
+    """The model's variables that are random-generator states (Keras saves only weights)."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def save(model: keras.Model, run_dir: Path, progress: Progress, best_weights=None) -> None:
+    """Writes the checkpoint of `run_dir`, replacing the previous one as a whole."""
+    with files.atomic_directory(run_dir / CHECKPOINT) as staging:
+        model.save(staging / "model.keras")
+        np.savez(staging / "random.npz", *[np.asarray(v.numpy()) for v in random_states(model)])
+        if best_weights is not None:
+            np.savez(staging / "best.npz", *best_weights)
+        files.write_json(staging / "progress.json", dataclasses.asdict(progress))
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / CHECKPOINT / "progress.json").is_file()
+
+
+def restore(model: keras.Model, run_dir: Path) -> tuple[Progress, list | None]:
+    """Loads the checkpoint of `run_dir` into `model` (built and compiled as for the run); returns
+    the progress and early stopping's best weights (or None)."""
+    folder = run_dir / CHECKPOINT
+    progress = Progress(**json.loads((folder / "progress.json").read_text()))
+    for optimizer in optimizers(model):
+        if not optimizer.built:
+            # Its variables must exist to receive the saved ones (keras-team/keras#19389).
+            optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(folder / "model.keras")
+        with np.load(folder / "random.npz", allow_pickle=False) as saved:
+            states = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, KeyError) as error:
+        raise KerasCNNError(
+            f"the checkpoint in {folder} cannot be loaded ({error}); "
+            "pass --fresh to start the run over"
+        ) from None
+    variables = random_states(model)
+    if len(states) == len(variables):
+        for variable, state in zip(variables, states, strict=True):
+            variable.assign(state)
+    best = None
+    if (folder / "best.npz").is_file():
+        with np.load(folder / "best.npz", allow_pickle=False) as saved:
+            best = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return progress, best
+
+
+def optimizers(model: keras.Model) -> list:
+    """The model's optimizers: one for a classifier, two for a GAN."""
+    found = [getattr(model, name, None) for name in ("optimizer", "d_optimizer", "g_optimizer")]
+    return [optimizer for optimizer in found if optimizer is not None]
+
+
+def callback_state(callbacks) -> dict:
+    """The resumable state of Keras' callbacks in `callbacks`, by class name."""
+    state = {}
+    for callback in callbacks:
+        names = CALLBACK_STATE.get(type(callback).__name__)
+        if names:
+            state[type(callback).__name__] = {
+                name: _plain(getattr(callback, name, None)) for name in names
+            }
+    return state
+
+
+def apply_callback_state(callbacks, state: dict) -> None:
+    for callback in callbacks:
+        for name, value in state.get(type(callback).__name__, {}).items():
+            setattr(callback, name, value)
+
+
+def _plain(value):
+    if value is None:
+        return None
+    return float(value) if isinstance(value, (float, np.floating)) else int(value)

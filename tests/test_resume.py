@@ -1,0 +1,150 @@
+"""Resume after a crash: a run killed with SIGKILL at any moment and run again ends with the weights
+of an uninterrupted run (deterministic runs), and a finished run is not trained over."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import kerascnn.models  # noqa: F401  (registers the layers the checkpoints hold)
+from kerascnn.errors import KerasCNNError
+
+# 8 steps per epoch, 3 epochs, a checkpoint every 2 steps, augmentation, dropout, a cosine schedule.
+RUN = [
+    "deep_mnist",
+    "--dataset",
+    "mnist_sample",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "32",
+    "--augmentation",
+    "digits",
+    "--deterministic",
+    "--set",
+    "data.train_limit=256",
+    "--set",
+    "data.test_limit=64",
+    "--set",
+    "optimizer.schedule=cosine",
+    "--set",
+    "callbacks.checkpoint_every=2",
+    "--set",
+    "callbacks.histogram_freq=0",
+    "--set",
+    "callbacks.inspect_examples=0",
+]
+
+
+def kerascnn(cwd, *args, kill_when=None):
+    """Runs the CLI in `cwd`; with `kill_when`, SIGKILLs it as soon as `kill_when()` holds."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kerascnn", "run", *RUN, *args, "--verbose", "0"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    if kill_when is not None:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and not kill_when():
+            assert time.monotonic() < deadline, "the kill point was never reached"
+            time.sleep(0.01)
+        assert process.poll() is None, "the run finished before the kill point"
+        os.kill(process.pid, signal.SIGKILL)
+    out, err = process.communicate(timeout=600)
+    if kill_when is None:
+        assert process.returncode == 0, err[-3000:]
+    return out, err
+
+
+def progress(cwd):
+    runs = sorted((Path(cwd) / "runs" / "deep_mnist").glob("*/checkpoints/last/progress.json"))
+    if not runs:
+        return None
+    try:
+        saved = json.loads(runs[-1].read_text())
+    except ValueError:
+        return None
+    return saved["epoch"], saved["step"]
+
+
+def final_weights(cwd):
+    (path,) = Path(cwd).glob("runs/deep_mnist/*/checkpoints/last/model.keras")
+    return keras.saving.load_model(path).get_weights()
+
+
+def assert_identical(first, second):
+    assert len(first) == len(second)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    kerascnn(cwd, "--no-export")
+    return final_weights(cwd)
+
+
+def test_killed_mid_epoch_and_between_epochs_resumes_to_the_same_weights(tmp_path, uninterrupted):
+    kerascnn(tmp_path, "--no-export", kill_when=lambda: (progress(tmp_path) or (0, 0)) >= (1, 2))
+    assert progress(tmp_path)[0] == 1  # killed in epoch 2, after a step checkpoint
+    out, _ = kerascnn(
+        tmp_path, "--no-export", kill_when=lambda: (progress(tmp_path) or (0, 0)) >= (2, 0)
+    )
+    assert "resuming" in out and "at epoch 2/3, step " in out
+    out, _ = kerascnn(tmp_path, "--no-export")
+    assert "resuming" in out and "at epoch 3/3" in out
+    assert_identical(final_weights(tmp_path), uninterrupted)
+    (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()  # one run, continued twice
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1", "2"]  # each epoch once
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and metrics["resumed_at"]["epoch"] == 3
+
+
+def test_killed_during_export_publishes_nothing_then_resumes_and_exports(tmp_path, uninterrupted):
+    exports = tmp_path / "saved_models" / "deep_mnist"
+    kerascnn(tmp_path, kill_when=lambda: any(exports.glob(".partial-*")))
+    assert not [p for p in exports.iterdir() if not p.name.startswith(".")]  # no version
+    # Its training was whole and uninterrupted: a second run, bit-identical to the first.
+    assert_identical(final_weights(tmp_path), uninterrupted)
+    out, _ = kerascnn(tmp_path)
+    assert "after its last epoch" in out
+    assert [p.name for p in exports.iterdir()] == ["1"]  # the dead export's folder is gone
+    assert_identical(final_weights(tmp_path), uninterrupted)
+
+    # The finished run is not trained over: the same command is refused, --fresh starts over.
+    done = subprocess.run(
+        [sys.executable, "-m", "kerascnn", "run", *RUN],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "already finished" in done.stderr
+    assert "--fresh" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_find_run_continues_the_newest_unfinished_run_of_the_same_recipe(tmp_path):
+    from kerascnn.training.resume import find_run
+
+    record = {"name": "deep_mnist", "epochs": 3}
+    base = tmp_path / "deep_mnist"
+    for stamp, recipe in [("1", record), ("2", {**record, "epochs": 4})]:
+        (base / stamp).mkdir(parents=True)
+        (base / stamp / "recipe.json").write_text(json.dumps(recipe))
+    assert find_run(tmp_path, "deep_mnist", record, fresh=False) == base / "1"
+    assert find_run(tmp_path, "deep_mnist", {**record, "epochs": 5}, fresh=False) is None
+    (base / "1" / "metrics.json").write_text("{}")
+    with pytest.raises(KerasCNNError, match="already finished in .*--fresh"):
+        find_run(tmp_path, "deep_mnist", record, fresh=False)
+    assert find_run(tmp_path, "deep_mnist", record, fresh=True) is None
