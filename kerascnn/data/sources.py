@@ -188,7 +188,9 @@ def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> S
 
 
 def _split(config, train, test, sizes, **info) -> Splits:
-    """Applies the recipe's limits, image shape and validation choice to the raw datasets."""
+    """Applies the recipe's classes, limits, image shape and validation choice to the raw datasets."""
+    if config.classes is not None:
+        train, test, sizes = _keep_classes(config.classes, train, test, info)
     num_train = min(sizes["train"], config.train_limit or sizes["train"])
     num_test = min(sizes["test"], config.test_limit or sizes["test"])
     train, test = train.take(num_train), test.take(num_test)
@@ -211,3 +213,34 @@ def _split(config, train, test, sizes, **info) -> Splits:
         num_train=num_train, num_validation=num_validation, num_test=num_test, **info
     )
     return Splits(train=train, validation=validation, test=test, info=info)
+
+
+def _keep_classes(classes, train, test, info):
+    """The images of `classes` only, relabelled 0..k-1 in that order; `info` updated to match."""
+    if max(classes) >= info["num_classes"]:
+        raise DataError(
+            f"data.classes {tuple(classes)} names a label the dataset does not have "
+            f"(its labels are 0-{info['num_classes'] - 1}); choose labels from that range"
+        )
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(classes, tf.int64), tf.range(len(classes), dtype=tf.int64)
+        ),
+        default_value=-1,
+    )
+
+    def keep(dataset):
+        dataset = dataset.map(lambda x, y: (x, table.lookup(tf.cast(y, tf.int64))))
+        return dataset.filter(lambda x, y: y >= 0)
+
+    train, test = keep(train), keep(test)
+    sizes = {
+        name: int(ds.reduce(0, lambda n, _: n + 1))
+        for name, ds in (("train", train), ("test", test))
+    }
+    # Known sizes, so that Keras knows the number of batches (and shows progress) at once.
+    train = train.apply(tf.data.experimental.assert_cardinality(sizes["train"]))
+    test = test.apply(tf.data.experimental.assert_cardinality(sizes["test"]))
+    names = info.get("class_names") or tuple(str(c) for c in range(info["num_classes"]))
+    info.update(num_classes=len(classes), class_names=tuple(names[c] for c in classes))
+    return train, test, sizes

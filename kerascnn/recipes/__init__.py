@@ -26,6 +26,7 @@ from kerascnn.recipes.config import (
     ModelConfig,
     OptimizerConfig,
     Recipe,
+    TransferConfig,
     to_dict,
 )
 from kerascnn.recipes.overrides import apply_overrides, parse_assignments
@@ -189,6 +190,7 @@ __all__ = [
     "ModelConfig",
     "OptimizerConfig",
     "Recipe",
+    "TransferConfig",
     "apply_overrides",
     "from_dict",
     "get",

@@ -36,6 +36,9 @@ class DataConfig:
     (padded or resized, channels repeated or averaged; see `kerascnn.data.adapt`). None: as stored.
     `validation`: 'test' evaluates on the test split every epoch (as the book does), 'holdout' on the
     last `holdout_fraction` of the training split, 'none' not at all.
+    `classes`: keep only the images of these labels, relabelled 0, 1, ... in the order given (a
+    digits-0-4 model to fine-tune on 5-9, for example); None: all. `train_limit` and `test_limit`
+    count what is kept.
     `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly).
     """
 
@@ -45,6 +48,7 @@ class DataConfig:
     image_shape: tuple[int, int, int] | None = None
     validation: Literal["test", "holdout", "none"] = "test"
     holdout_fraction: float = 0.1
+    classes: tuple[int, ...] | None = None
     train_limit: int | None = None
     test_limit: int | None = None
     offline_fallback: bool = True
@@ -55,6 +59,14 @@ class DataConfig:
             "data.holdout_fraction",
             "in (0, 1)",
             self.holdout_fraction,
+        )
+        _require(
+            self.classes is None
+            or (len(self.classes) >= 2 and len(set(self.classes)) == len(self.classes))
+            and min(self.classes) >= 0,
+            "data.classes",
+            "None or at least two distinct labels >= 0",
+            self.classes,
         )
         _positive(self.train_limit, "data.train_limit")
         _positive(self.test_limit, "data.test_limit")
@@ -209,6 +221,33 @@ class CallbackConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """Transfer learning: start from another model's weights instead of from scratch.
+
+    `init_from`: a run directory, an export (`saved_models/NAME/VERSION`) or a `.keras` file of a
+    kerascnn classifier of the same architecture; every layer is copied except the classifier
+    head when the class count differs (it starts fresh). Then `frozen_epochs` epochs train the head
+    alone (the rest frozen, BatchNorm in inference mode), and the remaining epochs train all layers
+    with the learning rate times `learning_rate_factor`.
+    """
+
+    init_from: str | None = None
+    frozen_epochs: int = 0
+    learning_rate_factor: float = 0.1
+
+    def __post_init__(self):
+        _require(
+            self.frozen_epochs >= 0, "transfer.frozen_epochs", "at least 0", self.frozen_epochs
+        )
+        _require(
+            0 < self.learning_rate_factor <= 1,
+            "transfer.learning_rate_factor",
+            "in (0, 1]",
+            self.learning_rate_factor,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
     """Export of the trained model: a SavedModel plus a .keras file under `directory/<recipe>/<version>/`."""
 
@@ -225,6 +264,10 @@ class Recipe:
     for the others (Szegedy et al. 2015).
     `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs
     of the recipe, or a run killed and resumed, end with bit-identical weights (slower).
+    `members` makes the recipe an ensemble: one recipe per member, as overrides of a registered
+    recipe named by the member's "recipe" key (e.g. `{"recipe": "mnist_best", "seed": 1}`); each is
+    trained on this recipe's data as a run of its own (resumable; a finished one is reused), and
+    the ensemble averages their probabilities (`kerascnn.training.ensemble`).
     `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
     `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`).
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
@@ -245,6 +288,8 @@ class Recipe:
     seed: int = 0
     deterministic: bool = False
     callbacks: CallbackConfig = CallbackConfig()
+    transfer: TransferConfig = TransferConfig()
+    members: tuple[Mapping[str, Any], ...] = ()
     export: ExportConfig = ExportConfig()
     runs_dir: str = "runs"
     target_accuracy: float | None = None

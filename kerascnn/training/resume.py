@@ -57,7 +57,7 @@ def find_run(runs_dir, name: str, record: dict, *, fresh: bool) -> Path | None:
     same = [
         run_dir
         for run_dir in sorted(base.iterdir(), reverse=True)
-        if run_dir.is_dir() and _read_json(run_dir / "recipe.json") == _normalized(record)
+        if run_dir.is_dir() and _same_recipe(_read_json(run_dir / "recipe.json"), record)
     ]
     if not same:
         return None
@@ -72,6 +72,20 @@ def find_run(runs_dir, name: str, record: dict, *, fresh: bool) -> Path | None:
 
 def _normalized(record):
     return json.loads(json.dumps(record, default=str))
+
+
+def _same_recipe(saved, record) -> bool:
+    """Whether a run's saved record is this recipe; fields added to kerascnn since it was
+    written count as their defaults."""
+    from kerascnn.recipes import from_dict, to_dict
+
+    if not isinstance(saved, dict) or saved.get("name") != record.get("name"):
+        return False
+    try:
+        saved = to_dict(from_dict(saved))
+    except KerasCNNError:
+        return False
+    return _normalized(saved) == _normalized(record)
 
 
 def _read_json(path: Path):
@@ -101,11 +115,15 @@ def has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / CHECKPOINT / "progress.json").is_file()
 
 
+def read_progress(run_dir: Path) -> Progress:
+    return Progress(**json.loads((run_dir / CHECKPOINT / "progress.json").read_text()))
+
+
 def restore(model: keras.Model, run_dir: Path) -> tuple[Progress, list | None]:
     """Loads the checkpoint of `run_dir` into `model` (built and compiled as for the run); returns
     the progress and early stopping's best weights (or None)."""
     folder = run_dir / CHECKPOINT
-    progress = Progress(**json.loads((folder / "progress.json").read_text()))
+    progress = read_progress(run_dir)
     for optimizer in optimizers(model):
         if not optimizer.built:
             # Its variables must exist to receive the saved ones (keras-team/keras#19389).

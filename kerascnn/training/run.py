@@ -30,6 +30,8 @@ from kerascnn.training.callbacks import NonFiniteLossGuard, image_log_dir, make_
 from kerascnn.training.runtime import make_strategy, precision_policy
 from kerascnn.training.tasks import task_of
 
+FINAL_MODEL = "model.keras"
+
 
 @dataclasses.dataclass
 class RunResult:
@@ -78,6 +80,19 @@ def check_recipe(recipe: Recipe) -> None:
         raise RecipeError(
             "optimizer.schedule='plateau' and label_smoothing are for classifiers; "
             f"{recipe.model.name!r} is not one"
+        )
+    if task.name != "classification" and recipe.transfer.init_from:
+        raise RecipeError(
+            f"transfer.init_from is for classifiers; {recipe.model.name!r} is not one"
+        )
+    if recipe.transfer.init_from:
+        from kerascnn.training.transfer import source_path
+
+        source_path(recipe.transfer.init_from)
+    if recipe.transfer.frozen_epochs >= recipe.epochs:
+        raise RecipeError(
+            f"transfer.frozen_epochs ({recipe.transfer.frozen_epochs}) must be fewer than the "
+            f"epochs ({recipe.epochs}), so that the whole model trains in the end"
         )
     if recipe.optimizer.warmup_epochs and recipe.optimizer.schedule != "cosine":
         raise RecipeError(
@@ -177,6 +192,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         else:
             run_dir = continued
             if resume.has_checkpoint(run_dir):
+                task.start_phase(model, recipe, data.info, resume.read_progress(run_dir).epoch)
                 with strategy.scope():
                     progress, best_weights = resume.restore(model, run_dir)
             print(f"resuming {run_dir} {_position(progress, recipe)}", flush=True)
@@ -205,7 +221,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
             best_weights=best_weights,
         )
         try:
-            fit_epochs(model, task, recipe, stream, validation, callbacks, progress, verbose)
+            fit_epochs(
+                model, task, recipe, data.info, stream, validation, callbacks, progress, verbose
+            )
         except KeyboardInterrupt:
             interrupted(model, recipe, run_dir, progress, stream, guard)
             raise
@@ -247,6 +265,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
             )
             metrics["export_dir"] = str(export_dir)
         viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
+        # The model as evaluated (averaged weights, main head): what --init-from and ensembles use.
+        with files.atomic_path(run_dir / FINAL_MODEL) as temporary:
+            model.save(temporary)
         # Last: a run with metrics.json is finished (see resume.find_run).
         files.write_json(run_dir / "metrics.json", metrics)
     result = RunResult(
@@ -263,17 +284,22 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     return result
 
 
-def fit_epochs(model, task, recipe, stream, validation, callbacks, progress, verbose) -> None:
-    """Trains from `progress` to the last epoch: a resumed epoch's remaining steps as one `fit`
-    call, then the whole epochs after it as another."""
+def fit_epochs(model, task, recipe, info, stream, validation, callbacks, progress, verbose):
+    """Trains from `progress` to the last epoch, one `fit` call per part: a resumed epoch's
+    remaining steps, then whole epochs up to the end or to the next training phase (transfer
+    learning's head-only epochs come first)."""
     parts = []
     first = progress.epoch
     if progress.step and first < recipe.epochs:
         parts.append((first, first + 1, progress.step))
         first += 1
-    if first < recipe.epochs:
-        parts.append((first, recipe.epochs, 0))
+    boundaries = sorted({recipe.transfer.frozen_epochs, recipe.epochs} - {0})
+    for boundary in boundaries:
+        if first < boundary <= recipe.epochs:
+            parts.append((first, boundary, 0))
+            first = boundary
     for initial_epoch, epochs, skip in parts:
+        task.start_phase(model, recipe, info, initial_epoch)
         model.fit(
             task.fit_data(model, stream.dataset(skip), recipe),
             validation_data=task.fit_data(model, validation, recipe),

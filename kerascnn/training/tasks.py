@@ -54,8 +54,31 @@ class ClassificationTask:
         if len(classifier.outputs) > 1:
             outputs = dict(zip(classifier.output_names, outputs, strict=True))
         model = keras.Model(inputs, outputs, name=recipe.name)
-        compile_classifier(model, recipe, _optimizer(recipe, info))
+        if recipe.transfer.init_from:
+            from kerascnn.training import transfer
+
+            transfer.copy_weights(recipe, transfer.load_source(recipe.transfer.init_from), model)
+        self.start_phase(model, recipe, info, epoch=0)
         return model
+
+    def start_phase(self, model, recipe, info, epoch: int) -> None:
+        """Compiles `model` for the training phase that contains `epoch`: one phase, or with
+        transfer learning the head alone and then every layer (`kerascnn.training.transfer`)."""
+        from kerascnn.training import transfer
+
+        head_only = transfer.frozen(recipe, epoch)
+        if getattr(model, "_head_only", None) == head_only:
+            return
+        if recipe.transfer.init_from:
+            heads = transfer.head_layers(recipe, transfer.classifier_of(model))
+            transfer.set_trainable(model, heads, head_only)
+        config, epochs = transfer.phase_optimizer_config(recipe, epoch)
+        optimizer = make_optimizer(
+            config, num_examples=info.num_train, batch_size=recipe.batch_size, epochs=epochs
+        )
+        with model.distribute_strategy.scope():
+            compile_classifier(model, recipe, optimizer)
+        model._head_only = head_only
 
     def fit_data(self, model, dataset, recipe):
         """Labels as the loss wants them: one-hot under label smoothing, repeated for every head
@@ -165,6 +188,9 @@ class GanTask:
 
     def fit_data(self, model, dataset, recipe):
         return dataset
+
+    def start_phase(self, model, recipe, info, epoch: int) -> None:
+        """A GAN trains in one phase."""
 
     def prepare(self, recipe, data, test):
         """A `DigitScorer` against the test images, or None for images it cannot score."""

@@ -1,0 +1,128 @@
+"""Transfer learning: copy a trained classifier's weights into a new run's model, head excepted.
+
+`recipe.transfer.init_from` names a run directory (its final `model.keras`, else its checkpoint), an
+export (`saved_models/NAME/VERSION`, its `model.keras`) or a `.keras` file. The source must be a
+kerascnn classifier of the same architecture: every layer with weights is copied by name except
+the classifier's top (the layers its builder leaves out with `include_top=False`), which starts
+fresh for the new task and may have another class count. Training then runs in two phases (`TransferConfig`): the head alone for `frozen_epochs`,
+then every layer at a lower learning rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+
+from kerascnn.errors import RecipeError
+
+
+def source_path(init_from: str) -> Path:
+    """The `.keras` file that `init_from` designates, or a one-line error saying what was found."""
+    path = Path(init_from)
+    candidates = (
+        [path]
+        if path.suffix == ".keras"
+        else [path / "model.keras", path / "checkpoints" / "last" / "model.keras"]
+    )
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise RecipeError(
+        f"transfer.init_from {init_from!r} holds no model (looked for "
+        f"{', '.join(str(c) for c in candidates)}); give a run directory, an export "
+        "(saved_models/NAME/VERSION) or a .keras file"
+    )
+
+
+def classifier_of(model: keras.Model) -> keras.Model:
+    """The registered classifier inside a run's model (Input -> Rescaling -> classifier)."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return nested[0] if nested else model
+
+
+def load_source(init_from: str) -> keras.Model:
+    import kerascnn.models  # noqa: F401  (registers kerascnn's layers for loading)
+
+    path = source_path(init_from)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # a corrupt or foreign file: Keras raises many kinds
+        raise RecipeError(
+            f"transfer.init_from: {path} cannot be loaded as a Keras model "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+        ) from None
+
+
+def head_layers(recipe, classifier: keras.Model) -> list[keras.layers.Layer]:
+    """The classifier's top: its layers with weights that the same builder leaves out with
+    `include_top=False` (keras.applications' line between backbone and head)."""
+    from kerascnn.models import create_model
+
+    backbone = create_model(
+        recipe.model.name,
+        include_top=False,
+        input_shape=tuple(classifier.inputs[0].shape[1:]),
+        **dict(recipe.model.args),
+    )
+    kept = {layer.name for layer in backbone.layers}
+    return [layer for layer in classifier.layers if layer.weights and layer.name not in kept]
+
+
+def copy_weights(recipe, source: keras.Model, model: keras.Model) -> list:
+    """Copies `source`'s weights into `model`'s classifier; returns the head layers left fresh."""
+    init_from = recipe.transfer.init_from
+    source, target = classifier_of(source), classifier_of(model)
+    if source.name != target.name:
+        raise RecipeError(
+            f"transfer.init_from {init_from!r} holds a {source.name!r}, but this recipe trains a "
+            f"{target.name!r}; start from a run or export of the same model"
+        )
+    source_layers = {layer.name: layer for layer in source.layers}
+    heads = head_layers(recipe, target)
+    fresh = []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        origin = source_layers.get(layer.name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        theirs = [tuple(w.shape) for w in origin.weights] if origin is not None else None
+        if layer in heads and theirs is not None:
+            fresh.append(layer)  # a new task: its head learns from scratch
+        elif shapes == theirs:
+            layer.set_weights(origin.get_weights())
+        else:
+            raise RecipeError(
+                f"transfer.init_from {init_from!r} does not fit this recipe's model: layer "
+                f"{layer.name!r} has weights of shapes {theirs} there and {shapes} here; start "
+                "from a model with the same arguments and input channels"
+            )
+    return fresh
+
+
+def frozen(recipe, epoch: int) -> bool:
+    """Whether `epoch` (0-based) is in the head-only phase."""
+    return bool(recipe.transfer.init_from) and epoch < recipe.transfer.frozen_epochs
+
+
+def phase_optimizer_config(recipe, epoch: int):
+    """(optimizer settings, epochs) of the phase that contains `epoch`."""
+    transfer = recipe.transfer
+    if not transfer.init_from or not transfer.frozen_epochs:
+        return recipe.optimizer, recipe.epochs
+    if frozen(recipe, epoch):
+        return recipe.optimizer, transfer.frozen_epochs
+    lower = recipe.optimizer.learning_rate * transfer.learning_rate_factor
+    return (
+        dataclasses.replace(recipe.optimizer, learning_rate=lower),
+        recipe.epochs - transfer.frozen_epochs,
+    )
+
+
+def set_trainable(model: keras.Model, heads: list, head_only: bool) -> None:
+    """Freezes all but the head layers (or unfreezes everything)."""
+    classifier = classifier_of(model)
+    head_names = {layer.name for layer in heads}
+    for layer in classifier.layers:
+        layer.trainable = not head_only or layer.name in head_names
