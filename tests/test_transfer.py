@@ -1,7 +1,6 @@
 """Transfer learning: a model trained on some digits, fine-tuned on the others, beats training from
 scratch for the same few steps; a source that does not fit is a one-line error."""
 
-import keras
 import numpy as np
 import pytest
 

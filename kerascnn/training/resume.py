@@ -70,6 +70,21 @@ def find_run(runs_dir, name: str, record: dict, *, fresh: bool) -> Path | None:
     return newest
 
 
+def finished_run(runs_dir, name: str, record: dict) -> Path | None:
+    """The newest finished run of this recipe (with its final model), or None."""
+    base = Path(runs_dir) / name
+    if not base.is_dir():
+        return None
+    for run_dir in sorted(base.iterdir(), reverse=True):
+        if (
+            (run_dir / "metrics.json").is_file()
+            and (run_dir / "model.keras").is_file()
+            and _same_recipe(_read_json(run_dir / "recipe.json"), record)
+        ):
+            return run_dir
+    return None
+
+
 def _normalized(record):
     return json.loads(json.dumps(record, default=str))
 

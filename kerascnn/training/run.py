@@ -140,6 +140,8 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     An unfinished run of the same recipe (same `recipe.json`) under `runs_dir` is resumed from its
     checkpoint; a finished one is not trained over: that raises, unless `fresh` starts a new run.
     """
+    if recipe.members:
+        return run_ensemble(recipe, verbose=verbose, fresh=fresh)
     check_recipe(recipe)
     record = to_dict(recipe)
     continued = resume.find_run(recipe.runs_dir, recipe.name, record, fresh=fresh)
@@ -234,42 +236,11 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         with strategy.scope():
             model, scores = task.evaluate(model, recipe, test, prepared, verbose=verbose)
 
-        metrics = {
-            **scores,
-            "task": task.name,
-            "epochs": len(next(iter(history.values()), [])),
-            "train_seconds": round(train_seconds, 1),
-            "parameters": int(model.count_params()),
-            "precision": recipe.precision,
-            "strategy": recipe.strategy,
-            "replicas": strategy.num_replicas_in_sync,
-            "data": dataclasses.asdict(data.info),
-            "versions": {
-                "kerascnn": kerascnn.__version__,
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-            },
-            "finished": datetime.now().isoformat(timespec="seconds"),
-        }
         if continued is not None:
-            metrics["resumed_at"] = started_at
-        export_dir = None
-        if recipe.export.enabled:
-            exported, sample = task.export_parts(model, recipe, test)
-            export_dir = export_model(
-                exported,
-                recipe.export.directory,
-                recipe.name,
-                sample=sample,
-                records={"recipe.json": record, "metrics.json": metrics},
-            )
-            metrics["export_dir"] = str(export_dir)
-        viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
-        # The model as evaluated (averaged weights, main head): what --init-from and ensembles use.
-        with files.atomic_path(run_dir / FINAL_MODEL) as temporary:
-            model.save(temporary)
-        # Last: a run with metrics.json is finished (see resume.find_run).
-        files.write_json(run_dir / "metrics.json", metrics)
+            scores["resumed_at"] = started_at
+        metrics, export_dir = finish(
+            recipe, task, model, scores, history, data, strategy, test, run_dir, train_seconds
+        )
     result = RunResult(
         recipe,
         model,
@@ -281,6 +252,86 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         task.headline(metrics),
     )
     print(result.summary(), file=sys.stdout, flush=True)
+    return result
+
+
+def finish(recipe, task, model, scores, history, data, strategy, test, run_dir, train_seconds):
+    """The end of every run: metrics, export, curves, final model, and last the metrics file that
+    marks the run finished. Returns (metrics, export directory or None)."""
+    metrics = {
+        "task": task.name,
+        "epochs": len(next(iter(history.values()), [])),
+        "train_seconds": round(train_seconds, 1),
+        "parameters": int(model.count_params()),
+        "precision": recipe.precision,
+        "strategy": recipe.strategy,
+        "replicas": strategy.num_replicas_in_sync,
+        "data": dataclasses.asdict(data.info),
+        "versions": {
+            "kerascnn": kerascnn.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "finished": datetime.now().isoformat(timespec="seconds"),
+        **scores,
+    }
+    export_dir = None
+    if recipe.export.enabled:
+        exported, sample = task.export_parts(model, recipe, test)
+        export_dir = export_model(
+            exported,
+            recipe.export.directory,
+            recipe.name,
+            sample=sample,
+            records={"recipe.json": to_dict(recipe), "metrics.json": metrics},
+        )
+        metrics["export_dir"] = str(export_dir)
+    if history:
+        viz.plot_history(history, run_dir / "curves.png", title=recipe.name)
+    # The model as evaluated (averaged weights, main head): what --init-from and ensembles use.
+    with files.atomic_path(run_dir / FINAL_MODEL) as temporary:
+        model.save(temporary)
+    # Last: a run with metrics.json is finished (see resume.find_run).
+    files.write_json(run_dir / "metrics.json", metrics)
+    return metrics, export_dir
+
+
+def run_ensemble(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunResult:
+    """Trains (or reuses) an ensemble's members, then evaluates and exports their average
+    (`kerascnn.training.ensemble`)."""
+    from kerascnn.training import ensemble
+
+    ensemble.check_members(recipe)
+    continued = resume.find_run(recipe.runs_dir, recipe.name, to_dict(recipe), fresh=fresh)
+    task = task_of(recipe)
+    with precision_policy(recipe.precision):
+        data = load_dataset(recipe.data)
+        if data.info.notice:
+            announce(data.info.notice)
+        test = batches(data.test, batch_size=recipe.batch_size)
+        started = time.perf_counter()
+        trained = ensemble.train_members(recipe, verbose=verbose, fresh=fresh)
+        train_seconds = time.perf_counter() - started
+        strategy = make_strategy(recipe.strategy)
+        with strategy.scope():
+            model = ensemble.average_model(recipe, [m for m, _ in trained], data.info.image_shape)
+        evaluation = model.evaluate(test, return_dict=True, verbose=verbose)
+        run_dir = continued or new_run_dir(recipe)
+        files.write_json(run_dir / "recipe.json", to_dict(recipe))
+        scores = {
+            "test_accuracy": float(evaluation["accuracy"]),
+            "test_loss": float(evaluation["loss"]),
+            "members": ensemble.describe([m for _, m in trained]),
+            "epochs": sum(m["epochs"] for _, m in trained),
+        }
+        metrics, export_dir = finish(
+            recipe, task, model, scores, {}, data, strategy, test, run_dir, train_seconds
+        )
+    result = RunResult(
+        recipe, model, {}, metrics, run_dir, export_dir, data.info.notice, task.headline(metrics)
+    )
+    print(result.summary(), file=sys.stdout, flush=True)
+    ensemble.print_members([m for _, m in trained])
     return result
 
 

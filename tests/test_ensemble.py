@@ -1,0 +1,47 @@
+"""Ensembles: members trained as runs of their own (reused once finished), their probabilities
+averaged in one model that is evaluated and exported as one SavedModel."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerascnn import recipes
+from kerascnn.errors import RecipeError
+
+SETTINGS = {"callbacks.tensorboard": False, "callbacks.inspect_examples": 0}
+
+
+def test_an_ensemble_averages_its_members_and_exports_one_model(in_tmp, capsys):
+    result = recipes.run("mnist_ensemble", smoke=True, verbose=0, **SETTINGS)
+    members = result.metrics["members"]
+    assert len(members) == 2 and all(m["recipe"] == "mnist_best" for m in members)
+    assert members[0]["run_dir"] != members[1]["run_dir"]
+    # The export serves the mean of the members' probabilities.
+    sample = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype(np.float32)
+    exported = tf.saved_model.load(str(result.export_dir))
+    served = exported.serve(tf.constant(sample)).numpy()
+    by_member = [
+        layer.predict(sample, verbose=0)
+        for layer in result.model.layers
+        if layer.name.startswith("member_")
+    ]
+    assert len(by_member) == 2
+    np.testing.assert_allclose(served, np.mean(by_member, axis=0), atol=1e-5)
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
+    record = json.loads((result.export_dir / "metrics.json").read_text())
+    assert record["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+
+    # Another ensemble of the same members (here: another evaluation batch size) reuses them.
+    capsys.readouterr()
+    again = recipes.run("mnist_ensemble", smoke=True, verbose=0, batch_size=100, **SETTINGS)
+    assert capsys.readouterr().out.count("reusing") == 2
+    assert again.metrics["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+
+
+def test_a_member_without_a_recipe_name_is_one_clear_line(in_tmp):
+    with pytest.raises(RecipeError, match="needs a 'recipe' key"):
+        recipes.run("mnist_ensemble", smoke=True, verbose=0, members=({"seed": 1},))
+    with pytest.raises(RecipeError, match="is not a classifier"):
+        recipes.run("mnist_ensemble", smoke=True, verbose=0, members=({"recipe": "dcgan"},))
