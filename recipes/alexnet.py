@@ -21,7 +21,7 @@ def recipe() -> Recipe:
     return Recipe(
         name="alexnet",
         description="AlexNet (small stem) on CIFAR-10: SGD 0.01, momentum 0.9, decay 5e-4, /10 every 30 epochs, 90 epochs.",
-        data=DataConfig(name="cifar10", image_shape=(32, 32, 3), shuffle_buffer=50000),
+        data=DataConfig(name="cifar10", image_shape=(32, 32, 3)),
         model=ModelConfig(name="alexnet", args={"stem": "small"}),
         augmentation="cifar",
         optimizer=OptimizerConfig(

@@ -21,7 +21,7 @@ def recipe() -> Recipe:
     return Recipe(
         name="inception_v1",
         description="GoogLeNet (small stem, auxiliary heads) on CIFAR-10: SGD 0.01, momentum 0.9, -4 % / 8 epochs.",
-        data=DataConfig(name="cifar10", image_shape=(32, 32, 3), shuffle_buffer=50000),
+        data=DataConfig(name="cifar10", image_shape=(32, 32, 3)),
         model=ModelConfig(name="inception_v1", args={"stem": "small", "aux_logits": True}),
         augmentation="cifar",
         optimizer=OptimizerConfig(

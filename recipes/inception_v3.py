@@ -21,7 +21,7 @@ def recipe() -> Recipe:
     return Recipe(
         name="inception_v3",
         description="InceptionV3 (small stem) on CIFAR-10: RMSprop 0.045, eps 1.0, x0.94 every 2 epochs, clip 2.0.",
-        data=DataConfig(name="cifar10", image_shape=(32, 32, 3), shuffle_buffer=50000),
+        data=DataConfig(name="cifar10", image_shape=(32, 32, 3)),
         model=ModelConfig(name="inception_v3", args={"stem": "small"}),
         augmentation="cifar",
         optimizer=OptimizerConfig(

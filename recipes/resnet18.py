@@ -21,7 +21,7 @@ def recipe() -> Recipe:
     return Recipe(
         name="resnet18",
         description="ResNet18 (small stem) on CIFAR-10: SGD 0.1, momentum 0.9, decay 5e-4, cosine, 200 epochs.",
-        data=DataConfig(name="cifar10", image_shape=(32, 32, 3), shuffle_buffer=50000),
+        data=DataConfig(name="cifar10", image_shape=(32, 32, 3)),
         model=ModelConfig(name="resnet18", args={"stem": "small"}),
         augmentation="cifar",
         optimizer=OptimizerConfig(

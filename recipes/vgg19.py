@@ -21,7 +21,7 @@ def recipe() -> Recipe:
     return Recipe(
         name="vgg19",
         description="VGG19 on CIFAR-10: SGD 0.01, momentum 0.9, decay 5e-4, /10 every 25 epochs, 75 epochs.",
-        data=DataConfig(name="cifar10", image_shape=(32, 32, 3), shuffle_buffer=50000),
+        data=DataConfig(name="cifar10", image_shape=(32, 32, 3)),
         model=ModelConfig(name="vgg19"),
         augmentation="cifar",
         optimizer=OptimizerConfig(
