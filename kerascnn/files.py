@@ -64,6 +64,38 @@ def atomic_directory(path: str | os.PathLike):
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_writable(directory, *, what: str, flag: str, needed_bytes: int = 0) -> None:
+    """Fails now, not after hours of training, if `directory` cannot be created and written or its
+    disk has less than `needed_bytes` free. Leaves nothing behind."""
+    import shutil
+
+    from kerascnn.errors import KerasCNNError
+
+    path = Path(directory).absolute()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise KerasCNNError(
+            f"the {what} {directory} cannot be created: {existing} is a file, not a folder; "
+            f"choose another {flag}"
+        )
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kerascnn-probe-", dir=existing))
+    except OSError as error:
+        raise KerasCNNError(
+            f"the {what} {directory} is not writable ({existing}: {error.strerror}); "
+            f"choose a writable {flag}"
+        ) from None
+    free = shutil.disk_usage(existing).free
+    if free < needed_bytes:
+        raise KerasCNNError(
+            f"the {what} {directory} has {free / 2**20:.0f} MB free, but this run needs about "
+            f"{needed_bytes / 2**20:.0f} MB for checkpoints and exports; free some space or "
+            f"choose another {flag}"
+        )
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text(text)

@@ -1,5 +1,6 @@
 """The command line: list, show and run through real subprocesses; bad input gives one line and exit 2."""
 
+import gzip
 import json
 import os
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kerascnn.cli import main
+from kerascnn.data.sources import BUNDLED_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,6 +123,37 @@ BAD_INPUTS = [
         "not a model a recipe trains",
     ),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--set", "data.image_shape=(2,2,1)"],
+        "input 2x2 is too small, the network needs at least 4x4 pixels",
+    ),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--set", "data.image_shape=(28,28,2)"],
+        "cannot adapt 1-channel images to 2 channels",
+    ),
+    (["run", "deep_mnist", "--set", "model.args.classes=5"], "is set by the run from the data"),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--set", "data.classes=(8,9,10)"],
+        "names a label the dataset does not have (its labels are 0-9)",
+    ),
+    (["run", "deep_mnist", "--set", "data.classes=(1,)"], "at least two distinct labels"),
+    (["run", "deep_mnist", "--data-dir", "TRUNC"], "the file is truncated or corrupt, replace it"),
+    (["run", "deep_mnist", "--data-dir", "BADMAGIC"], "is not an IDX file (bad magic number"),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--runs-dir", "DATA/empty.txt/runs"],
+        "is a file, not a folder; choose another --runs-dir",
+    ),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--export-dir", "DATA/empty.txt/x"],
+        "is a file, not a folder; choose another --export-dir",
+    ),
+    (["run", "deep_mnist", "--set", "transfer.init_from=nowhere"], "holds no model (looked for"),
+    (["run", "dcgan", "--set", "label_smoothing=0.1"], "'dcgan' is not one"),
+    (["run", "deep_mnist", "--set", "optimizer.warmup_epochs=1"], "needs optimizer.schedule="),
+    (["run", "mnist_ensemble", "--set", "members=({'seed':1},)"], "needs a 'recipe' key"),
+    (["run", "deep_mnist", "--set", "callbacks.checkpoint_every=0"], "must be at least 1, got 0"),
+    (["sample", "nowhere"], "nowhere is neither an export"),
+    (["report", "nowhere"], "nowhere is not a run directory"),
 ]
 
 
@@ -132,12 +165,39 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(in_tmp, capsys, argv, m
         "train-images-idx3-ubyte.gz",
         "train-labels-idx1-ubyte.gz",
         "t10k-images-idx3-ubyte.gz",
+        "empty.txt",
     ):
         (data / name).write_bytes(b"")
+    write_damaged_idx_folders(in_tmp)
     assert exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kerascnn: error: ") and message in err[0], err
-    assert sorted(p.name for p in in_tmp.iterdir()) == ["DATA"], "bad input must write nothing"
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["BADMAGIC", "DATA", "TRUNC"], (
+        "bad input must write nothing"
+    )
+
+
+def write_damaged_idx_folders(root):
+    """TRUNC: the bundled sample cut in half; BADMAGIC: its training images with a wrong magic."""
+    for folder in ("TRUNC", "BADMAGIC"):
+        (root / folder).mkdir()
+    for path in BUNDLED_DIR.glob("*.gz"):
+        raw = gzip.decompress(path.read_bytes())
+        (root / "TRUNC" / path.name).write_bytes(gzip.compress(raw[: len(raw) // 2]))
+        bad = b"\x12\x34" + raw[2:] if "train-images" in path.name else raw
+        (root / "BADMAGIC" / path.name).write_bytes(gzip.compress(bad))
+
+
+def test_a_full_disk_is_refused_before_training(in_tmp, capsys, monkeypatch):
+    import shutil
+
+    usage = shutil.disk_usage(in_tmp)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10 * 2**20))
+    assert exit_code(["run", "deep_mnist", "--dataset", "mnist_sample"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 10 MB free, but this run needs about" in err[0], err
+    assert "choose another --runs-dir" in err[0]
+    assert not list(in_tmp.iterdir())
 
 
 def exit_code(argv):

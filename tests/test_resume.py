@@ -43,8 +43,8 @@ RUN = [
 ]
 
 
-def kerascnn(cwd, *args, kill_when=None):
-    """Runs the CLI in `cwd`; with `kill_when`, SIGKILLs it as soon as `kill_when()` holds."""
+def kerascnn(cwd, *args, kill_when=None, sig=signal.SIGKILL):
+    """Runs the CLI in `cwd`; with `kill_when`, sends `sig` as soon as `kill_when()` holds."""
     process = subprocess.Popen(
         [sys.executable, "-m", "kerascnn", "run", *RUN, *args, "--verbose", "0"],
         cwd=cwd,
@@ -59,10 +59,12 @@ def kerascnn(cwd, *args, kill_when=None):
             assert time.monotonic() < deadline, "the kill point was never reached"
             time.sleep(0.01)
         assert process.poll() is None, "the run finished before the kill point"
-        os.kill(process.pid, signal.SIGKILL)
+        os.kill(process.pid, sig)
     out, err = process.communicate(timeout=600)
     if kill_when is None:
         assert process.returncode == 0, err[-3000:]
+    elif sig == signal.SIGINT:
+        assert process.returncode == 130, err[-3000:]
     return out, err
 
 
@@ -110,6 +112,33 @@ def test_killed_mid_epoch_and_between_epochs_resumes_to_the_same_weights(tmp_pat
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1", "2"]  # each epoch once
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 3 and metrics["resumed_at"]["epoch"] == 3
+
+
+def test_ctrl_c_saves_where_it_stopped_and_prints_the_command_that_resumes(
+    tmp_path, uninterrupted
+):
+    _, err = kerascnn(
+        tmp_path,
+        "--no-export",
+        kill_when=lambda: (progress(tmp_path) or (0, 0)) >= (1, 2),
+        sig=signal.SIGINT,
+    )
+    lines = [line for line in err.splitlines() if line.startswith("interrupted: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()
+    saved = progress(tmp_path)
+    assert f"the run is saved at epoch {saved[0] + 1}, step {saved[1]} in" in lines[0]
+    command = lines[0].split("resume it with: ")[1].split()
+    assert command[:2] == ["kerascnn", "run"] and len(command) == 3
+    assert (tmp_path / command[2]).resolve() == (run_dir / "recipe.json").resolve()
+    done = subprocess.run(
+        [sys.executable, "-m", "kerascnn", *command[1:], "--verbose", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "resuming" in done.stdout, done.stderr[-2000:]
+    assert_identical(final_weights(tmp_path), uninterrupted)
 
 
 def test_killed_during_export_publishes_nothing_then_resumes_and_exports(tmp_path, uninterrupted):

@@ -299,7 +299,9 @@ class Recipe:
 
     def __post_init__(self):
         _require(
-            bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
+            isinstance(self.name, str)
+            and bool(self.name)
+            and self.name.replace("_", "").replace("-", "").isalnum(),
             "name",
             "letters, digits, '_' or '-'",
             self.name,

@@ -119,6 +119,43 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
                 return
 
 
+class GracefulInterrupt:
+    """Ctrl-C during training: the first finishes the current step, saves the checkpoint there and
+    stops (`requested`); a second stops at once. A context manager that installs the SIGINT
+    handler (in the main thread only) and puts the previous one back."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        import sys
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nstopping after this step to save the run (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Saves the run's checkpoint (`kerascnn.training.resume`) after every epoch and, with
     `every_steps`, every that many steps of an epoch; skips once the guard saw a broken step.
@@ -127,12 +164,16 @@ class Checkpoint(keras.callbacks.Callback):
     `on_train_begin` (of each `fit` call of a resumed run) it gives them back what they reset there.
     """
 
-    def __init__(self, run_dir, guard, *, progress=None, every_steps=None, best_weights=None):
+    def __init__(
+        self, run_dir, guard, *, progress=None, every_steps=None, best_weights=None, interrupt=None
+    ):
         super().__init__()
         from kerascnn.training.resume import Progress
 
         self.run_dir = Path(run_dir)
         self.guard = guard
+        self.interrupt = interrupt
+        self._stopped_mid_epoch = False
         self.every_steps = every_steps
         self.progress = progress or Progress()
         self.tracked = []
@@ -158,7 +199,11 @@ class Checkpoint(keras.callbacks.Callback):
         self.progress.calls += 1
         # Not at the epoch's last step: the epoch's end (validation, logs) would be lost.
         last = self.progress.step >= self._offset + self.params.get("steps", float("inf"))
-        if (
+        if self.interrupt is not None and self.interrupt.requested and not last:
+            self._save()
+            self._stopped_mid_epoch = True
+            self.model.stop_training = True
+        elif (
             self.every_steps
             and not last
             and self.progress.step // self.every_steps > before // self.every_steps
@@ -166,8 +211,12 @@ class Checkpoint(keras.callbacks.Callback):
             self._save()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._stopped_mid_epoch:
+            return  # saved where it stopped; this epoch is not done
         self.progress.epoch, self.progress.step = epoch + 1, 0
         self._save()
+        if self.interrupt is not None and self.interrupt.requested:
+            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         from kerascnn.training import resume
@@ -239,7 +288,15 @@ def image_log_dir(config, run_dir: Path) -> Path | None:
 
 
 def make_callbacks(
-    config, run_dir: Path, *, inspection, guard, task_callbacks=(), progress=None, best_weights=None
+    config,
+    run_dir: Path,
+    *,
+    inspection,
+    guard,
+    task_callbacks=(),
+    progress=None,
+    best_weights=None,
+    interrupt=None,
 ) -> list[keras.callbacks.Callback]:
     """The run's callbacks, in the order that lets the loggers see what the others add to `logs`.
 
@@ -284,6 +341,7 @@ def make_callbacks(
             progress=progress,
             every_steps=config.checkpoint_every,
             best_weights=best_weights,
+            interrupt=interrupt,
         )
         checkpoint.tracked = list(callbacks)
         callbacks.append(checkpoint)

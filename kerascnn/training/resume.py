@@ -138,7 +138,13 @@ def restore(model: keras.Model, run_dir: Path) -> tuple[Progress, list | None]:
     """Loads the checkpoint of `run_dir` into `model` (built and compiled as for the run); returns
     the progress and early stopping's best weights (or None)."""
     folder = run_dir / CHECKPOINT
-    progress = read_progress(run_dir)
+    try:
+        progress = read_progress(run_dir)
+    except (OSError, ValueError, TypeError) as error:
+        raise KerasCNNError(
+            f"the checkpoint record {folder / 'progress.json'} is damaged ({error}); "
+            "pass --fresh to start the run over"
+        ) from None
     for optimizer in optimizers(model):
         if not optimizer.built:
             # Its variables must exist to receive the saved ones (keras-team/keras#19389).
@@ -147,9 +153,10 @@ def restore(model: keras.Model, run_dir: Path) -> tuple[Progress, list | None]:
         model.load_weights(folder / "model.keras")
         with np.load(folder / "random.npz", allow_pickle=False) as saved:
             states = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    except (OSError, ValueError, KeyError) as error:
+    except Exception as error:  # a damaged file: zip, HDF5 and numpy raise many kinds
         raise KerasCNNError(
-            f"the checkpoint in {folder} cannot be loaded ({error}); "
+            f"the checkpoint in {folder} cannot be loaded ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else 'damaged'}); "
             "pass --fresh to start the run over"
         ) from None
     variables = random_states(model)

@@ -26,7 +26,12 @@ from kerascnn.models import check_recipe_arguments
 from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
 from kerascnn.training import resume
-from kerascnn.training.callbacks import NonFiniteLossGuard, image_log_dir, make_callbacks
+from kerascnn.training.callbacks import (
+    GracefulInterrupt,
+    NonFiniteLossGuard,
+    image_log_dir,
+    make_callbacks,
+)
 from kerascnn.training.runtime import make_strategy, precision_policy
 from kerascnn.training.tasks import task_of
 
@@ -101,6 +106,30 @@ def check_recipe(recipe: Recipe) -> None:
         )
 
 
+# Room for records and figures besides the model files.
+OUTPUT_MARGIN_BYTES = 64 * 2**20
+
+
+def check_outputs(recipe: Recipe, model: keras.Model) -> None:
+    """Checks, before training, that the run and export folders can be written and have room:
+    a checkpoint (model and optimizer state, and its staging copy) and an export (SavedModel and
+    .keras) are each a few times the size of the weights."""
+    weights = 4 * model.count_params()
+    files.check_writable(
+        recipe.runs_dir,
+        what="runs directory",
+        flag="--runs-dir",
+        needed_bytes=8 * weights + OUTPUT_MARGIN_BYTES,
+    )
+    if recipe.export.enabled:
+        files.check_writable(
+            recipe.export.directory,
+            what="export directory",
+            flag="--export-dir",
+            needed_bytes=4 * weights + OUTPUT_MARGIN_BYTES,
+        )
+
+
 def diverged_message(failure, run_dir: Path, recipe: Recipe) -> str:
     """What a user reads when the loss stopped being a number: where, what was kept, what to try."""
     epoch, step, name, value = failure
@@ -154,6 +183,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         task = task_of(recipe)
         with strategy.scope():
             model = task.build(recipe, data.info)
+        check_outputs(recipe, model)
 
         if data.info.notice:
             announce(data.info.notice)
@@ -203,6 +233,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         started_at = {"epoch": progress.epoch + 1, "step": progress.step + 1}
         started = time.perf_counter()
         guard = NonFiniteLossGuard()
+        interrupt = GracefulInterrupt()
         callbacks = make_callbacks(
             recipe.callbacks,
             run_dir,
@@ -221,14 +252,19 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
             task_callbacks=task.callbacks(recipe, run_dir, prepared),
             progress=progress,
             best_weights=best_weights,
+            interrupt=interrupt,
         )
-        try:
-            fit_epochs(
-                model, task, recipe, data.info, stream, validation, callbacks, progress, verbose
-            )
-        except KeyboardInterrupt:
-            interrupted(model, recipe, run_dir, progress, stream, guard)
-            raise
+        with interrupt:
+            try:
+                fit_epochs(
+                    model, task, recipe, data.info, stream, validation, callbacks, progress, verbose
+                )
+            except KeyboardInterrupt:  # a second Ctrl-C
+                interrupted(run_dir)
+                raise
+        if interrupt.requested and guard.failure is None:
+            interrupted(run_dir)
+            raise KeyboardInterrupt
         train_seconds = time.perf_counter() - started
         if guard.failure is not None:
             raise TrainingError(diverged_message(guard.failure, run_dir, recipe))
@@ -370,19 +406,19 @@ def _position(progress, recipe) -> str:
     return f"at epoch {progress.epoch + 1}/{recipe.epochs}, step {progress.step + 1}"
 
 
-def interrupted(model, recipe, run_dir, progress, stream, guard) -> None:
-    """Ctrl-C: keeps the state at the last finished step and says how to go on."""
-    saved = ""
-    mid_epoch = 0 < progress.step < stream.steps_per_epoch
-    if recipe.callbacks.checkpoint and guard.failure is None and mid_epoch:
-        resume.save(model, run_dir, progress)
-        saved = f" at epoch {progress.epoch + 1}, step {progress.step}"
-    elif resume.has_checkpoint(run_dir):
-        saved = " at the last checkpoint"
-    if saved:
+def interrupted(run_dir: Path) -> None:
+    """After Ctrl-C: where the run was saved and the command that resumes it."""
+    if resume.has_checkpoint(run_dir):
+        saved = resume.read_progress(run_dir)
         print(
-            f"\ninterrupted: the run is saved{saved} in {run_dir / resume.CHECKPOINT}; "
-            f"resume it with: kerascnn run {run_dir / 'recipe.json'}",
+            f"interrupted: the run is saved at epoch {saved.epoch + 1}, step {saved.step} in "
+            f"{run_dir / resume.CHECKPOINT}; resume it with: kerascnn run {run_dir / 'recipe.json'}",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(
+            f"interrupted: nothing was saved (no checkpoint in {run_dir})",
             file=sys.stderr,
             flush=True,
         )
