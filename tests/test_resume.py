@@ -43,10 +43,10 @@ RUN = [
 ]
 
 
-def kerascnn(cwd, *args, kill_when=None, sig=signal.SIGKILL):
+def kerascnn(cwd, *args, kill_when=None, sig=signal.SIGKILL, run=RUN):
     """Runs the CLI in `cwd`; with `kill_when`, sends `sig` as soon as `kill_when()` holds."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "kerascnn", "run", *RUN, *args, "--verbose", "0"],
+        [sys.executable, "-m", "kerascnn", "run", *run, *args, "--verbose", "0"],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,8 +68,8 @@ def kerascnn(cwd, *args, kill_when=None, sig=signal.SIGKILL):
     return out, err
 
 
-def progress(cwd):
-    runs = sorted((Path(cwd) / "runs" / "deep_mnist").glob("*/checkpoints/last/progress.json"))
+def progress(cwd, name="deep_mnist"):
+    runs = sorted((Path(cwd) / "runs" / name).glob("*/checkpoints/last/progress.json"))
     if not runs:
         return None
     try:
@@ -79,8 +79,8 @@ def progress(cwd):
     return saved["epoch"], saved["step"]
 
 
-def final_weights(cwd):
-    (path,) = Path(cwd).glob("runs/deep_mnist/*/checkpoints/last/model.keras")
+def final_weights(cwd, name="deep_mnist"):
+    (path,) = Path(cwd).glob(f"runs/{name}/*/checkpoints/last/model.keras")
     return keras.saving.load_model(path).get_weights()
 
 
@@ -114,9 +114,7 @@ def test_killed_mid_epoch_and_between_epochs_resumes_to_the_same_weights(tmp_pat
     assert metrics["epochs"] == 3 and metrics["resumed_at"]["epoch"] == 3
 
 
-def test_ctrl_c_saves_where_it_stopped_and_prints_the_command_that_resumes(
-    tmp_path, uninterrupted
-):
+def test_ctrl_c_saves_where_it_stopped_and_prints_the_command_that_resumes(tmp_path, uninterrupted):
     _, err = kerascnn(
         tmp_path,
         "--no-export",
@@ -164,16 +162,74 @@ def test_killed_during_export_publishes_nothing_then_resumes_and_exports(tmp_pat
 
 
 def test_find_run_continues_the_newest_unfinished_run_of_the_same_recipe(tmp_path):
+    from kerascnn import recipes
     from kerascnn.training.resume import find_run
 
-    record = {"name": "deep_mnist", "epochs": 3}
+    record = recipes.to_dict(recipes.get("deep_mnist"))
     base = tmp_path / "deep_mnist"
-    for stamp, recipe in [("1", record), ("2", {**record, "epochs": 4})]:
+    older = {key: value for key, value in record.items() if key != "deterministic"}
+    for stamp, recipe in [("1", older), ("2", {**record, "epochs": 4})]:
         (base / stamp).mkdir(parents=True)
         (base / stamp / "recipe.json").write_text(json.dumps(recipe))
+    # A record written before a field existed matches when the field has its default.
     assert find_run(tmp_path, "deep_mnist", record, fresh=False) == base / "1"
     assert find_run(tmp_path, "deep_mnist", {**record, "epochs": 5}, fresh=False) is None
     (base / "1" / "metrics.json").write_text("{}")
     with pytest.raises(KerasCNNError, match="already finished in .*--fresh"):
         find_run(tmp_path, "deep_mnist", record, fresh=False)
     assert find_run(tmp_path, "deep_mnist", record, fresh=True) is None
+
+
+def test_the_checkpoint_keeps_early_stopping_and_plateau_state(tmp_path):
+    from kerascnn.training import resume
+    from kerascnn.training.callbacks import Checkpoint, NonFiniteLossGuard
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=50)
+    checkpoint = Checkpoint(tmp_path, NonFiniteLossGuard())
+    checkpoint.tracked = [stopper, plateau]
+    model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[stopper, plateau, checkpoint])
+
+    fresh_stopper = keras.callbacks.EarlyStopping(
+        monitor="loss", patience=50, restore_best_weights=True
+    )
+    fresh_plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=50)
+    progress, best = resume.restore(model, tmp_path)
+    resumed = Checkpoint(tmp_path, NonFiniteLossGuard(), progress=progress, best_weights=best)
+    resumed.tracked = [fresh_stopper, fresh_plateau]
+    for callback in (fresh_stopper, fresh_plateau, resumed):
+        callback.set_model(model)
+        callback.on_train_begin()
+    assert progress.epoch == 3
+    assert fresh_stopper.best == pytest.approx(stopper.best) and fresh_stopper.wait == stopper.wait
+    assert fresh_plateau.best == pytest.approx(plateau.best)
+    for saved, kept in zip(fresh_stopper.best_weights, stopper.best_weights, strict=True):
+        np.testing.assert_array_equal(saved, kept)
+    assert int(model.optimizer.iterations.numpy()) == 6  # 3 epochs of 2 steps
+
+
+GAN = [
+    "dcgan",
+    "--smoke",
+    "--epochs",
+    "2",
+    "--deterministic",
+    "--no-export",
+    "--set",
+    "callbacks.checkpoint_every=2",
+    "--set",
+    "callbacks.quality_every=0",
+]
+
+
+def test_a_gan_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    kerascnn(reference, run=GAN)
+    kerascnn(tmp_path, run=GAN, kill_when=lambda: (progress(tmp_path, "dcgan") or (0, 0)) >= (0, 2))
+    out, _ = kerascnn(tmp_path, run=GAN)
+    assert "resuming" in out
+    assert_identical(final_weights(tmp_path, "dcgan"), final_weights(reference, "dcgan"))

@@ -151,3 +151,23 @@ def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
     )
     with pytest.raises(KerasCNNError, match="damaged .*--fresh"):
         resume.restore(model, tmp_path)
+
+
+def test_a_run_on_local_data_opens_no_network_connection(in_tmp, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access: {args}")
+
+    monkeypatch.delenv("KERASCNN_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    result = recipes.run(
+        "deep_mnist",
+        smoke=True,
+        verbose=0,
+        export={"enabled": False},
+        **{"data.data_dir": str(BUNDLED_DIR)},
+    )
+    assert result.metrics["epochs"] == 1
