@@ -1,8 +1,12 @@
-"""mnist_best: the book's CNN with BatchNorm, a 256-unit head, digit jitter, Adam 2e-3 cosine, 30 epochs.
+"""mnist_best: Deotte's BatchNorm CNN with digit jitter, Adam 1e-3 cosine, batch 64, 30 epochs.
 
 Not yet reproduced: the target is 99.65 % test accuracy on the full MNIST.
 
     python scripts/reproduce.py mnist_best --data-dir ../shared/datasets/mnist
+
+An earlier form of this recipe, the book's network with BatchNorm, a 256-unit head, inverted dropout
+0.3, label smoothing 0.1 and Adam 2e-3 (cosine, batch 128, 30 epochs), reached 99.45 % (seed 0,
+37 min): the book's network is too small for the target.
 
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
@@ -13,24 +17,13 @@ from kerascnn.recipes import DataConfig, ModelConfig, OptimizerConfig, Recipe
 def recipe() -> Recipe:
     return Recipe(
         name="mnist_best",
-        description="The book's CNN with BatchNorm, a 256-unit head, digit jitter, Adam 2e-3 cosine, 30 epochs: >= 99.65 %.",
+        description="Deotte's BatchNorm CNN with digit jitter, Adam 1e-3 cosine, batch 64, 30 epochs: >= 99.65 %.",
         data=DataConfig(name="mnist"),
-        model=ModelConfig(
-            name="deep_mnist_cnn",
-            args={
-                "batch_norm": True,
-                "inverted_dropout": True,
-                "hidden_units": 256,
-                "dropout": 0.3,
-            },
-        ),
+        model=ModelConfig(name="deotte_cnn"),
         augmentation="digits",
-        label_smoothing=0.1,
-        optimizer=OptimizerConfig(
-            name="adam", learning_rate=0.002, schedule="cosine", warmup_epochs=1.0
-        ),
-        batch_size=128,
+        optimizer=OptimizerConfig(name="adam", schedule="cosine"),
+        batch_size=64,
         epochs=30,
         target_accuracy=0.9965,
-        source="kerascnn issue 4: the book's 99.38 % network taken toward the top of the MNIST table with BatchNorm, augmentation and a decaying learning rate",
+        source="Chris Deotte, 25 Million Images! [0.99757] MNIST, Kaggle (2018): this network with rotation, zoom and shift jitter and a decaying learning rate, about 99.7 % alone",
     )

@@ -15,6 +15,7 @@ from kerascnn.registry import models
 # BatchNorm's moving statistics), the figure, and the arguments that suit 28-32 px images.
 REFERENCE = {
     "deep_mnist_cnn": ("total", 123_552, {}),
+    "deotte_cnn": ("total", 327_242, {}),
     "lenet5": ("total", 61_706, {}),
     "alexnet": ("total", 61_100_840, {"stem": "small"}),
     "vgg11": ("total", 132_863_336, {}),
@@ -31,6 +32,7 @@ REFERENCE = {
 # "same" pools, LeNet-5's padding to 32 px).
 MIN_SIDE = {
     "deep_mnist_cnn": 4,
+    "deotte_cnn": 25,
     "lenet5": None,
     "alexnet": 63,
     "vgg11": None,

@@ -51,29 +51,18 @@ def lenet5() -> Recipe:
 
 @recipes.register
 def mnist_best() -> Recipe:
-    """The book's CNN with BatchNorm, a 256-unit head, digit jitter, Adam 2e-3 cosine, 30 epochs: >= 99.65 %."""
+    """Deotte's BatchNorm CNN with digit jitter, Adam 1e-3 cosine, batch 64, 30 epochs: >= 99.65 %."""
     return Recipe(
         name="mnist_best",
         data=DataConfig(name="mnist"),
-        model=ModelConfig(
-            name="deep_mnist_cnn",
-            args={
-                "batch_norm": True,
-                "inverted_dropout": True,
-                "hidden_units": 256,
-                "dropout": 0.3,
-            },
-        ),
+        model=ModelConfig(name="deotte_cnn"),
         augmentation="digits",
-        label_smoothing=0.1,
-        optimizer=OptimizerConfig(
-            name="adam", learning_rate=2e-3, schedule="cosine", warmup_epochs=1.0
-        ),
-        batch_size=128,
+        optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, schedule="cosine"),
+        batch_size=64,
         epochs=30,
         target_accuracy=0.9965,
-        source="kerascnn issue 4: the book's 99.38 % network taken toward the top of the MNIST table "
-        "with BatchNorm, augmentation and a decaying learning rate",
+        source="Chris Deotte, 25 Million Images! [0.99757] MNIST, Kaggle (2018): this network with "
+        "rotation, zoom and shift jitter and a decaying learning rate, about 99.7 % alone",
     )
 
 
