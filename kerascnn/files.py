@@ -103,3 +103,64 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, data) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+
+
+def unpacked(path) -> Path:
+    """`path` itself, or for an archive (.zip, .tar, .tar.gz) the folder beside it that holds its
+    contents, extracted once (`extract_archive`)."""
+    path = Path(path)
+    suffix = next((s for s in ARCHIVE_SUFFIXES if path.name.endswith(s)), None)
+    if suffix is None or not path.is_file():
+        return path
+    target = path.with_name(path.name[: -len(suffix)])
+    if not target.is_dir():
+        with atomic_directory(target) as staging:
+            extract_archive(path, staging)
+    return target
+
+
+def extract_archive(archive, destination) -> None:
+    """Extracts a zip or tar archive into `destination`, refusing any member that would land
+    outside it (an absolute path, '..', or a link): the archive is the user's, not trusted."""
+    import tarfile
+    import zipfile
+
+    from kerascnn.errors import DataError
+
+    archive, destination = Path(archive), Path(destination).resolve()
+
+    def inside(name: str) -> Path:
+        target = (destination / name).resolve()
+        if Path(name).is_absolute() or (
+            target != destination and destination not in target.parents
+        ):
+            raise DataError(
+                f"archive {archive} holds {name!r}, which would be written outside the folder it "
+                "is extracted to; nothing was extracted from it, use a trusted archive"
+            )
+        return target
+
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zipped:
+                for name in zipped.namelist():
+                    inside(name)
+                zipped.extractall(destination)
+            return
+        with tarfile.open(archive) as tarred:
+            members = tarred.getmembers()
+            for member in members:
+                inside(member.name)
+                if member.issym() or member.islnk() or member.isdev():
+                    raise DataError(
+                        f"archive {archive} holds the link or device {member.name!r}; kerascnn "
+                        "extracts only files and folders, use an archive without links"
+                    )
+            tarred.extractall(destination, members=members, filter="data")
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+        raise DataError(
+            f"cannot extract {archive}: {error}; replace it with an intact copy"
+        ) from None

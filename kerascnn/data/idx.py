@@ -105,7 +105,8 @@ def find_split_files(directory: str | os.PathLike) -> dict[str, tuple[Path, Path
         raise DataError(
             f"data directory {directory} is missing {', '.join(missing)}; it needs the four "
             "MNIST-format IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)"
+            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), or class folders of images "
+            "(train/<class>/ and test/<class>/)"
         )
     return found
 

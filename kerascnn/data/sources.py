@@ -1,4 +1,5 @@
-"""Where images come from: tfds by name, a local folder of IDX files, or the bundled MNIST sample.
+"""Where images come from: tfds by name, a local folder (IDX files or class folders of images,
+`kerascnn.data.folders`; an archive of one is extracted beside it), or the bundled MNIST sample.
 
 `load_dataset` resolves a recipe's `DataConfig` to unbatched `tf.data` datasets of (uint8 image, int label)
 plus a `DatasetInfo` that records which data was really used. With no network and no local copy it falls
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerascnn.data import idx
+from kerascnn import files
+from kerascnn.data import folders, idx
 from kerascnn.data.adapt import adapt_images, describe_adaptation
 from kerascnn.errors import DataError, UnknownNameError
 from kerascnn.registry import unknown_name_message
@@ -70,6 +72,22 @@ def load_dataset(config) -> Splits:
         arrays, source = _read_idx_dir(BUNDLED_DIR), f"bundled MNIST sample ({BUNDLED_DIR})"
         return _from_arrays(config, arrays, source=source, name=config.name)
     if data_dir:
+        data_dir = files.unpacked(data_dir)
+        if folders.has_class_folders(data_dir):
+            arrays, class_names = folders.read_class_folders(data_dir, config.image_shape)
+            return _from_arrays(
+                config,
+                arrays,
+                source=f"class folders in {Path(data_dir).resolve()}",
+                name=config.name,
+                class_names=class_names,
+            )
+        if folders.find_captions_file(data_dir) is not None:
+            folders.read_flickr8k(data_dir)  # a malformed captions file is named first
+            raise DataError(
+                f"{data_dir} holds captioned images (the Flickr8k layout), not class labels; "
+                "classifier recipes cannot train on it and kerascnn has no captioning recipe yet"
+            )
         arrays = _read_idx_dir(data_dir)
         return _from_arrays(
             config, arrays, source=f"IDX files in {Path(data_dir).resolve()}", name=config.name
@@ -170,9 +188,11 @@ def _fall_back(config, *, reason: str) -> Splits:
     )
 
 
-def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> Splits:
+def _from_arrays(
+    config, arrays, *, source: str, name: str, note: str = "", class_names=None
+) -> Splits:
     (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    num_classes = len(class_names) if class_names else int(max(train_y.max(), test_y.max())) + 1
     return _split(
         config,
         tf.data.Dataset.from_tensor_slices((train_x, train_y)),
@@ -182,7 +202,7 @@ def _from_arrays(config, arrays, *, source: str, name: str, note: str = "") -> S
         source=source,
         image_shape=tuple(int(d) for d in train_x.shape[1:]),
         num_classes=num_classes,
-        class_names=tuple(str(label) for label in range(num_classes)),
+        class_names=tuple(class_names or (str(label) for label in range(num_classes))),
         note=note,
     )
 
