@@ -66,6 +66,10 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--precision", help="float32, mixed_float16 or mixed_bfloat16")
     group.add_argument("--strategy", help="default or mirrored")
     group.add_argument("--seed", type=int, help="random seed")
+    group.add_argument(
+        "--init-from",
+        help="start from this run, export or .keras file (transfer.init_from; the top starts fresh)",
+    )
     group.add_argument("--runs-dir", help="where run directories go (default runs/)")
     group.add_argument("--export-dir", help="where exports go (default saved_models/)")
     group.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -94,6 +98,7 @@ _FLAG_KEYS = {
     "precision": "precision",
     "strategy": "strategy",
     "seed": "seed",
+    "init_from": "transfer.init_from",
     "runs_dir": "runs_dir",
     "export_dir": "export.directory",
 }

@@ -147,7 +147,7 @@ BAD_INPUTS = [
         ["run", "deep_mnist", "--dataset", "mnist_sample", "--export-dir", "DATA/empty.txt/x"],
         "is a file, not a folder; choose another --export-dir",
     ),
-    (["run", "deep_mnist", "--set", "transfer.init_from=nowhere"], "holds no model (looked for"),
+    (["run", "deep_mnist", "--init-from", "nowhere"], "holds no model (looked for"),
     (["run", "dcgan", "--set", "label_smoothing=0.1"], "'dcgan' is not one"),
     (["run", "deep_mnist", "--set", "optimizer.warmup_epochs=1"], "needs optimizer.schedule="),
     (["run", "mnist_ensemble", "--set", "members=({'seed':1},)"], "needs a 'recipe' key"),
