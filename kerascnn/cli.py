@@ -63,7 +63,10 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dataset", help="tfds name (mnist, fashion_mnist ...) or mnist_sample")
     group.add_argument("--data-dir", help="folder of MNIST-format IDX files used instead of tfds")
     group.add_argument("--augmentation", help="augmentation preset")
-    group.add_argument("--precision", help="float32, mixed_float16 or mixed_bfloat16")
+    group.add_argument(
+        "--precision",
+        help="float32, mixed_float16, mixed_bfloat16 or auto (chosen for the machine)",
+    )
     group.add_argument("--strategy", help="default or mirrored")
     group.add_argument("--seed", type=int, help="random seed")
     group.add_argument(

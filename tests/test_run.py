@@ -132,16 +132,34 @@ def test_training_learns_digits(in_tmp):
     assert result.export_dir is None and not (in_tmp / "saved_models").exists()
 
 
-@pytest.mark.parametrize("precision", ["mixed_bfloat16"])
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "auto"])
 def test_precision_is_a_run_setting(in_tmp, precision):
-    result = recipes.run(
-        "deep_mnist", smoke=True, verbose=0, precision=precision, export={"enabled": False}
-    )
+    from kerascnn.training.runtime import resolve_precision
+
+    result = recipes.run("deep_mnist", smoke=True, verbose=0, precision=precision)
+    policy = resolve_precision(precision)[0]
+    # The export takes and returns float32 whatever the policy (and matched the Keras model).
+    served = tf.saved_model.load(str(result.export_dir))
+    (spec,) = served.serve.concrete_functions[0].structured_input_signature[0]
+    output = served.serve(tf.zeros((2, 28, 28, 1)))
+    assert spec.dtype == tf.float32 and output.dtype == tf.float32
+    assert result.metrics["precision"] == policy
     classifier = result.model.get_layer("deep_mnist_cnn")
-    assert classifier.get_layer("block1_conv1").dtype_policy.name == precision
+    assert classifier.get_layer("block1_conv1").dtype_policy.name == policy
     assert classifier.get_layer("predictions").dtype_policy.name == "float32"
     assert np.isfinite(result.metrics["test_loss"])
     assert keras.mixed_precision.global_policy().name == "float32", "the policy must be restored"
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from kerascnn.training import runtime
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"sse4_2", "avx512_bf16"})
+    policy, why = runtime.choose_precision()
+    assert policy == "mixed_bfloat16" and "avx512_bf16" in why
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"sse4_2", "avx2"})
+    policy, why = runtime.choose_precision()
+    assert policy == "float32" and "no native bfloat16" in why
 
 
 def test_mirrored_strategy_is_a_run_setting(in_tmp):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from kerascnn.errors import RecipeError
 
-Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+Precision = Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"]
 Strategy = Literal["default", "mirrored"]
 
 
@@ -259,7 +259,9 @@ class ExportConfig:
 class Recipe:
     """Everything one training run needs; see `kerascnn show NAME` for a resolved example.
 
-    `precision` and `strategy` are run settings applied by the run function, never builder arguments.
+    `precision` and `strategy` are run settings applied by the run function, never builder arguments;
+    `precision="auto"` picks mixed_float16, mixed_bfloat16 or float32 for the machine and says why
+    (`kerascnn.training.runtime.choose_precision`).
     `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
     for the others (Szegedy et al. 2015).
     `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs

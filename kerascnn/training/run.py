@@ -32,7 +32,7 @@ from kerascnn.training.callbacks import (
     image_log_dir,
     make_callbacks,
 )
-from kerascnn.training.runtime import make_strategy, precision_policy
+from kerascnn.training.runtime import make_strategy, precision_policy, resolve_precision
 from kerascnn.training.tasks import task_of
 
 FINAL_MODEL = "model.keras"
@@ -177,6 +177,9 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     if recipe.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(recipe.seed)
+    policy, why = resolve_precision(recipe.precision)
+    if why:
+        print(f"precision auto: {policy}, because {why}", flush=True)
     with precision_policy(recipe.precision):
         data = load_dataset(recipe.data)
         strategy = make_strategy(recipe.strategy)
@@ -299,7 +302,7 @@ def finish(recipe, task, model, scores, history, data, strategy, test, run_dir, 
         "epochs": len(next(iter(history.values()), [])),
         "train_seconds": round(train_seconds, 1),
         "parameters": int(model.count_params()),
-        "precision": recipe.precision,
+        "precision": resolve_precision(recipe.precision)[0],
         "strategy": recipe.strategy,
         "replicas": strategy.num_replicas_in_sync,
         "data": dataclasses.asdict(data.info),

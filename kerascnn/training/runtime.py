@@ -9,11 +9,61 @@ import keras
 import tensorflow as tf
 
 
+def choose_precision() -> tuple[str, str]:
+    """What `precision="auto"` means on this machine: (policy, why).
+
+    mixed_float16 on GPUs of compute capability 7.0 or more (tensor cores), mixed_bfloat16 on TPUs
+    and on CPUs that compute bfloat16 natively (AMX or AVX512-BF16), float32 elsewhere: on other
+    CPUs 16-bit arithmetic is emulated and several times slower (tensorflow/tensorflow#45441).
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        capability = details.get("compute_capability") or (0, 0)
+        name = details.get("device_name", "the GPU")
+        if tuple(capability) >= (7, 0):
+            return (
+                "mixed_float16",
+                f"{name} has compute capability {capability[0]}.{capability[1]} (float16 tensor cores)",
+            )
+        return (
+            "float32",
+            f"{name} has compute capability {capability[0]}.{capability[1]}, below 7.0: float16 would not be faster",
+        )
+    if tf.config.list_logical_devices("TPU"):
+        return "mixed_bfloat16", "TPUs compute in bfloat16"
+    flags = cpu_flags()
+    native = sorted(flags & {"amx_bf16", "avx512_bf16"})
+    if native:
+        return "mixed_bfloat16", f"this CPU computes bfloat16 natively ({', '.join(native)})"
+    return "float32", (
+        "this CPU has no native bfloat16 (AMX or AVX512-BF16) and no GPU: 16-bit would be slower"
+    )
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(name: str) -> tuple[str, str]:
+    """(the policy to use, why) for a recipe's `precision`; the reason is empty unless 'auto'."""
+    return choose_precision() if name == "auto" else (name, "")
+
+
 @contextmanager
 def precision_policy(name: str):
-    """Sets the global Keras dtype policy for the block (models must be built inside it)."""
+    """Sets the global Keras dtype policy for the block (models must be built inside it);
+    'auto' picks one for the machine (`choose_precision`)."""
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
+    keras.mixed_precision.set_global_policy(resolve_precision(name)[0])
     try:
         yield keras.mixed_precision.global_policy()
     finally:
