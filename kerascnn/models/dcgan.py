@@ -35,8 +35,12 @@ def normal_init():
 
 
 def batch_norm(x, name):
+    """BatchNorm whose statistics cover the whole global batch under a distribution strategy
+    (`synchronized`), as on one device: replicas then train the same GAN one device would."""
     return layers.BatchNormalization(
-        gamma_initializer=initializers.RandomNormal(1.0, 0.02), name=f"{name}_bn"
+        gamma_initializer=initializers.RandomNormal(1.0, 0.02),
+        synchronized=True,
+        name=f"{name}_bn",
     )(x)
 
 
@@ -296,15 +300,19 @@ class DCGAN(keras.Model):
         return self.generator(noise, training=training)
 
     def noise(self, batch_size):
-        """Fresh noise; under a `tf.distribute` strategy each replica draws its own."""
+        """Fresh noise for `batch_size` images. Under a `tf.distribute` strategy each replica takes
+        its own slice of the noise of the whole global batch, so N replicas train on the noise one
+        device would draw for the same global batch (and so reach the same losses)."""
         import tensorflow as tf
 
         seed = self.seed_generator.next()
         context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            # Replicas share the generator's state; without this they would all draw the same noise.
-            seed = seed + tf.cast(context.replica_id_in_sync_group, seed.dtype)
-        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=seed)
+        if context is None or context.num_replicas_in_sync == 1:
+            return tf.random.stateless_normal((batch_size, self.latent_dim), seed=seed)
+        replicas = context.num_replicas_in_sync
+        every = tf.random.stateless_normal((batch_size * replicas, self.latent_dim), seed=seed)
+        first = tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.cast(batch_size, tf.int32)
+        return every[first : first + batch_size]
 
     def train_step(self, data):
         import tensorflow as tf

@@ -1,0 +1,69 @@
+"""MirroredStrategy over 2 logical CPU devices trains what one device trains: the same global batch
+and seed give the same loss at every step (within 1e-5), for deep_mnist and for the DCGAN's own
+train_step. Run in a subprocess: logical devices must be set before TensorFlow starts."""
+
+import json
+import subprocess
+import sys
+
+SCRIPT = r"""
+import json, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+import keras
+from kerascnn.models import create_model
+from kerascnn.models.dcgan import DCGAN, dcgan_discriminator, dcgan_generator
+
+class Losses(keras.callbacks.Callback):
+    def __init__(self, keys):
+        super().__init__()
+        self.keys, self.seen = keys, []
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append([float(logs[k]) for k in self.keys])
+
+def classifier(strategy):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        # Dropout off: each replica would draw its own masks.
+        model = create_model("deep_mnist_cnn", dropout=0.0)
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (128, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, 128)
+    losses = Losses(["loss"])
+    model.fit(images, labels, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[losses])
+    return losses.seen
+
+def gan(strategy):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = DCGAN(dcgan_generator(image_shape=(16, 16, 1), latent_dim=8, base_filters=4),
+                      dcgan_discriminator(input_shape=(16, 16, 1), base_filters=4), seed=0)
+        model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    images = np.random.default_rng(0).uniform(0, 255, (64, 16, 16, 1)).astype("float32")
+    losses = Losses(["d_loss", "g_loss"])
+    model.fit(images, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[losses])
+    return losses.seen
+
+one = tf.distribute.OneDeviceStrategy("/cpu:0")
+two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+print(json.dumps({"replicas": two.num_replicas_in_sync,
+                  "classifier": [classifier(one), classifier(two)],
+                  "gan": [gan(one), gan(two)]}))
+"""
+
+
+def test_two_replicas_give_the_losses_of_one_device():
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    for name in ("classifier", "gan"):
+        one, two = result[name]
+        assert len(one) == len(two) == 8, name  # 2 epochs of 4 steps
+        for step, (a, b) in enumerate(zip(one, two, strict=True)):
+            for x, y in zip(a, b, strict=True):
+                assert abs(x - y) <= 1e-5, (name, step, a, b)
