@@ -7,6 +7,7 @@
     kerascnn run deep_mnist            # again: resumes the unfinished run; --fresh starts over
     kerascnn report runs/deep_mnist/20261122-081500
     kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
+    kerascnn profile alexnet
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
 """
@@ -158,6 +159,15 @@ def _report(args) -> None:
     print(f"report: {page}  (figures as PNG beside it)")
 
 
+def _profile(args) -> None:
+    from kerascnn.inspection import profile_recipe
+
+    path = profile_recipe(
+        args.recipe, batch_size=args.batch_size, repeats=args.repeats, out=args.out
+    )
+    print(f"chart: {path}")
+
+
 def _sample(args) -> None:
     from kerascnn.sampling import write_sample_grid
 
@@ -201,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--examples", type=int, default=2000, help="test images to evaluate (default 2000)"
     )
     report.set_defaults(handler=_report)
+    profile = commands.add_parser(
+        "profile", help="each layer's share of a training step's time for a recipe's model"
+    )
+    profile.add_argument("recipe", help="registered name or path of a recipe file")
+    profile.add_argument("--batch-size", type=int, default=32, help="images per pass (default 32)")
+    profile.add_argument("--repeats", type=int, default=3, help="timed passes (default 3)")
+    profile.add_argument("--out", help="PNG to write (default profile_NAME.png)")
+    profile.set_defaults(handler=_profile)
     sample = commands.add_parser("sample", help="write a grid of images made by a trained GAN")
     sample.add_argument("source", help="a GAN export (saved_models/dcgan/1) or run directory")
     sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")

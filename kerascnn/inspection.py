@@ -90,14 +90,15 @@ def feature_maps(model: keras.Model, image: np.ndarray, count: int = 3):
     return [(layer.name, np.asarray(out)[0]) for layer, out in zip(layers, outputs, strict=True)]
 
 
-def layer_time_shares(model: keras.Model, batch: np.ndarray, *, repeats: int = 3, top: int = 14):
-    """The share of a forward pass's wall time spent in each layer, measured eagerly.
+def layer_times(model: keras.Model, batch: np.ndarray, *, repeats: int = 3, backward: bool = True):
+    """Each layer's wall time on `batch`, measured eagerly: {layer: (forward s, backward s)}.
 
-    Every layer of the Functional graph (inside nested models too) is timed as it runs on `batch`;
-    the median over `repeats` passes after a warm-up is kept. Returns the `top` layers by share and
-    the rest summed as "other layers".
+    Every layer of the Functional graph (inside nested models too) runs on its own, as it would in
+    the model; its backward time is that of the gradient of its output with respect to its inputs
+    and weights. The median over `repeats` passes after a warm-up is kept.
     """
-    seconds: dict[str, list[float]] = {}
+    forward: dict[str, list[float]] = {}
+    backward_times: dict[str, list[float]] = {}
 
     def timed(operation, prefix=""):
         if isinstance(operation, keras.Model) and hasattr(operation, "_run_through_graph"):
@@ -105,11 +106,30 @@ def layer_time_shares(model: keras.Model, batch: np.ndarray, *, repeats: int = 3
 
         def run(*args, **kwargs):
             kwargs.pop("training", None)
-            started = time.perf_counter()
-            outputs = operation(*args, **kwargs)
-            for tensor in tf.nest.flatten(outputs):
-                _ = tensor.shape  # eager CPU ops have finished when they return
-            seconds.setdefault(prefix + operation.name, []).append(time.perf_counter() - started)
+            inputs = [t for t in tf.nest.flatten(args) if tf.is_tensor(t) and t.dtype.is_floating]
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                started = time.perf_counter()
+                outputs = operation(*args, **kwargs)
+                for tensor in tf.nest.flatten(outputs):
+                    _ = tensor.shape  # eager CPU ops have finished when they return
+                forward.setdefault(prefix + operation.name, []).append(
+                    time.perf_counter() - started
+                )
+            if backward:
+                sources = inputs + list(operation.trainable_weights)
+                targets = [t for t in tf.nest.flatten(outputs) if t.dtype.is_floating]
+                started = time.perf_counter()
+                if sources and targets:
+                    grads = tape.gradient(
+                        targets, sources, output_gradients=[tf.ones_like(t) for t in targets]
+                    )
+                    for grad in grads:
+                        if grad is not None:
+                            _ = grad.shape
+                backward_times.setdefault(prefix + operation.name, []).append(
+                    time.perf_counter() - started
+                )
             return outputs
 
         return run
@@ -123,13 +143,69 @@ def layer_time_shares(model: keras.Model, batch: np.ndarray, *, repeats: int = 3
     x = tf.convert_to_tensor(batch, tf.float32)
     for _ in range(repeats + 1):
         _run_graph(model, (x,), "")
-    totals = {name: float(np.median(times[1:])) for name, times in seconds.items()}
+    return {
+        name: (
+            float(np.median(times[1:])),
+            float(np.median(backward_times[name][1:])) if name in backward_times else 0.0,
+        )
+        for name, times in forward.items()
+    }
+
+
+def layer_time_shares(model: keras.Model, batch: np.ndarray, *, repeats: int = 3, top: int = 14):
+    """The share of a forward pass's wall time spent in each layer (`layer_times`): the `top`
+    layers by share, and the rest summed as "other layers"."""
+    totals = {
+        name: seconds
+        for name, (seconds, _) in layer_times(model, batch, repeats=repeats, backward=False).items()
+    }
     total = sum(totals.values()) or 1.0
     ranked = sorted(totals.items(), key=lambda item: -item[1])
     shares = {name.split("/")[-1]: value / total for name, value in ranked[:top]}
     if len(ranked) > top:
         shares["other layers"] = sum(value for _, value in ranked[top:]) / total
     return shares
+
+
+def profile_recipe(name_or_path, *, batch_size: int = 32, repeats: int = 3, out=None):
+    """`kerascnn profile`: each layer's share of a training step's forward and backward time for a
+    recipe's model (the seed's figure of AlexNet's time per layer); prints a table, writes a PNG."""
+    from kerascnn import recipes
+    from kerascnn.data import load_dataset
+    from kerascnn.training.run import check_recipe
+    from kerascnn.training.tasks import task_of
+
+    recipe = recipes.resolve(name_or_path, {"data.train_limit": 1, "data.test_limit": 1})
+    check_recipe(recipe)
+    if task_of(recipe).name != "classification":
+        raise KerasCNNError(
+            f"kerascnn profile measures classifiers; {recipe.model.name!r} is not one"
+        )
+    data = load_dataset(recipe.data)
+    model = task_of(recipe).build(recipe, data.info)
+    batch = np.random.default_rng(0).uniform(0, 255, (batch_size, *data.info.image_shape))
+    times = layer_times(model, batch.astype(np.float32), repeats=repeats)
+    rows = sorted(
+        ((name.split("/")[-1], f, b) for name, (f, b) in times.items()),
+        key=lambda r: -(r[1] + r[2]),
+    )
+    total = sum(f + b for _, f, b in rows) or 1.0
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"{recipe.name}: {recipe.model.name} on a batch of {batch_size} "
+        f"{'x'.join(map(str, data.info.image_shape))} images, median of {repeats} passes",
+        f"{'layer':<{width}}  forward ms  backward ms   share",
+    ]
+    lines += [
+        f"{name:<{width}}  {1000 * f:10.2f}  {1000 * b:11.2f}  {100 * (f + b) / total:5.1f} %"
+        for name, f, b in rows
+    ]
+    print("\n".join(lines), flush=True)
+    path = Path(out or f"profile_{recipe.name}.png")
+    shown = [r for r in rows if (r[1] + r[2]) / total >= 0.005][:25]
+    figure = viz.layer_time_figure({n: (f / total, b / total) for n, f, b in shown}, title=lines[0])
+    viz.save(figure, path)
+    return path
 
 
 class InspectionLogger(keras.callbacks.Callback):

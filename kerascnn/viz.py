@@ -172,17 +172,24 @@ def feature_maps_figure(image, maps, *, per_layer: int = 8) -> Figure:
     return figure
 
 
-def layer_time_figure(shares: dict[str, float], *, title: str = "") -> Figure:
-    """Horizontal bars: the share of the forward pass's time spent in each layer (or layer kind)."""
+def layer_time_figure(shares: dict, *, title: str = "") -> Figure:
+    """Horizontal bars: the share of the time spent in each layer; with (forward, backward) pairs
+    as values, the two stacked."""
     names = list(shares)[::-1]
-    values = [100 * shares[name] for name in names]
+    pairs = [v if isinstance(v, tuple) else (v, 0.0) for v in (shares[n] for n in names)]
+    forward = np.array([100 * f for f, _ in pairs])
+    backward = np.array([100 * b for _, b in pairs])
+    stacked = bool(backward.any())
     figure = Figure(figsize=(7, 0.9 + 0.28 * len(names)), layout="constrained")
     axis = figure.subplots()
-    axis.barh(names, values, color="tab:blue")
-    for y, value in enumerate(values):
+    axis.barh(names, forward, color="tab:blue", label="forward")
+    if stacked:
+        axis.barh(names, backward, left=forward, color="tab:orange", label="backward")
+        axis.legend(loc="lower right", fontsize=8)
+    for y, value in enumerate(forward + backward):
         axis.text(value, y, f" {value:.1f} %", va="center", fontsize=8)
-    axis.set_xlabel("share of forward-pass time (%)")
-    axis.set_xlim(0, max(values + [1]) * 1.18)
-    axis.set_title(title or "time per layer")
+    axis.set_xlabel(f"share of {'training-step' if stacked else 'forward-pass'} time (%)")
+    axis.set_xlim(0, max(list(forward + backward) + [1]) * 1.18)
+    axis.set_title(title or "time per layer", fontsize=9)
     axis.tick_params(axis="y", labelsize=8)
     return figure

@@ -276,3 +276,18 @@ def test_only_the_chief_writes_tensorboard(tf_config, chief, monkeypatch, tmp_pa
     )
     assert any(isinstance(c, TensorBoard) for c in callbacks) == chief
     assert inspection in callbacks  # speed is measured everywhere
+
+
+def test_profile_command_times_every_layer_forward_and_backward(in_tmp, capsys):
+    from kerascnn.cli import main
+
+    assert main(["profile", "deep_mnist", "--batch-size", "8", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.endswith("%")]
+    layers = {row[0] for row in rows}
+    assert {f"block{b}_conv{c}" for b in (1, 2, 3) for c in (1, 2)} | {"fc1", "fc2"} <= layers
+    assert sum(float(row[-2]) for row in rows) == pytest.approx(100, abs=1.0)
+    assert all(float(row[2]) > 0 for row in rows if row[0].startswith("block"))  # backward timed
+    assert (in_tmp / "profile_deep_mnist.png").stat().st_size > 5000
+    assert main(["profile", "dcgan"]) == 2
+    assert "measures classifiers" in capsys.readouterr().err
