@@ -5,7 +5,15 @@ from __future__ import annotations
 import keras
 
 # Importing a family registers its builders.
-from kerascnn.models import classic, dcgan, deep_cnn, inception, resnet, vgg  # noqa: F401
+from kerascnn.models import (  # noqa: F401
+    captioning,
+    classic,
+    dcgan,
+    deep_cnn,
+    inception,
+    resnet,
+    vgg,
+)
 from kerascnn.registry import models
 
 
