@@ -104,7 +104,9 @@ def _relation(first, second) -> tuple[str, str]:
     dx, dy = second["x"] - first["x"], second["y"] - first["y"]
     if abs(dy) >= abs(dx):
         return ("above", "below") if dy > 0 else ("below", "above")
-    return ("to the left of", "to the right of") if dx > 0 else ("to the right of", "to the left of")
+    return (
+        ("to the left of", "to the right of") if dx > 0 else ("to the right of", "to the left of")
+    )
 
 
 def describe(shapes: list[dict]) -> list[str]:

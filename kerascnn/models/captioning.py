@@ -105,7 +105,9 @@ class ShowAndTell(keras.Model):
         image = self.project(self.encoder(images, training=training))
         words = self.embed(tokens)
         if self.image_as == "state":
-            return self.head(self.rnn(words, initial_state=self._state_of(image), training=training))
+            return self.head(
+                self.rnn(words, initial_state=self._state_of(image), training=training)
+            )
         sequence = keras.ops.concatenate([keras.ops.expand_dims(image, 1), words], axis=1)
         outputs = self.rnn(sequence, training=training)
         # The output after the image would predict the start token, which is given: drop it, so
@@ -190,7 +192,9 @@ class ShowAndTell(keras.Model):
             candidates = []
             for row, (sequence, score, _, _) in enumerate(beams):
                 for token in np.argsort(log_probs[row])[::-1][:width]:
-                    candidates.append((score + float(log_probs[row, token]), row, int(token), sequence))
+                    candidates.append(
+                        (score + float(log_probs[row, token]), row, int(token), sequence)
+                    )
             candidates.sort(key=lambda c: -c[0])
             beams = []
             for score, row, token, sequence in candidates[:width]:
