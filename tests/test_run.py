@@ -2,9 +2,11 @@
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -285,3 +287,21 @@ def test_classifier_only_options_are_refused_for_a_gan():
     for overrides in ({"label_smoothing": 0.1}, {"optimizer.schedule": "plateau"}):
         with pytest.raises(RecipeError, match="are for classifiers"):
             check_recipe(recipes.resolve("dcgan", overrides))
+
+
+def test_sixteen_bit_inference_script_reports_every_policy(smoke):
+    root, result = smoke
+    done = subprocess.run(
+        [sys.executable, "scripts/precision_inference.py", str(result.run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "KERASCNN_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if "accuracy" in line}
+    assert set(lines) == {"float32", "mixed_float16", "mixed_bfloat16"}
+    float32 = float(lines["float32"].split()[2])
+    assert float32 == pytest.approx(100 * result.metrics["test_accuracy"], abs=0.01)
+    assert "(+0.00 points)" in lines["float32"]
