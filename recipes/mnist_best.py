@@ -1,8 +1,15 @@
 """mnist_best: Deotte's BatchNorm CNN with digit jitter, Adam 1e-3 cosine, batch 64, 30 epochs.
 
-Not yet reproduced: the target is 99.65 % test accuracy on the full MNIST.
+Reached 99.66 % test accuracy on the full MNIST (60,000 train / 10,000 test images); the target is
+99.65 %. Seed 0, the recipe as registered, 49.2 min wall time on this 2-core CPU (x86_64, no GPU)
+while the test suite and other work shared it (an epoch alone takes about 61 s, so about 31 min):
 
     python scripts/reproduce.py mnist_best --data-dir ../shared/datasets/mnist
+
+(run as the first member of mnist_ensemble, with --set runs_dir=... --set export.enabled=False, which
+do not change training). The test accuracy of the last five epochs: 99.62, 99.68, 99.66, 99.67,
+99.66 %. Evaluated in 16 bits (scripts/precision_inference.py): mixed_float16 99.66 %, mixed_bfloat16
+99.65 %.
 
 An earlier form of this recipe, the book's network with BatchNorm, a 256-unit head, inverted dropout
 0.3, label smoothing 0.1 and Adam 2e-3 (cosine, batch 128, 30 epochs), reached 99.45 % (seed 0,
