@@ -5,7 +5,13 @@ Variants start from a base and change a few fields: the CIFAR-10 recipes share `
 
 from __future__ import annotations
 
-from kerascnn.recipes.config import DataConfig, ModelConfig, OptimizerConfig, Recipe
+from kerascnn.recipes.config import (
+    CallbackConfig,
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    Recipe,
+)
 from kerascnn.registry import recipes
 
 CIFAR_SHAPE = (32, 32, 3)
@@ -63,6 +69,28 @@ def mnist_best() -> Recipe:
         target_accuracy=0.9965,
         source="Chris Deotte, 25 Million Images! [0.99757] MNIST, Kaggle (2018): this network with "
         "rotation, zoom and shift jitter and a decaying learning rate, about 99.7 % alone",
+    )
+
+
+@recipes.register
+def mnist_fast() -> Recipe:
+    """Deotte's CNN for a few minutes: precision auto, Adam 3e-3 cosine, batch 128, 4 epochs: >= 99.4 %."""
+    return Recipe(
+        name="mnist_fast",
+        data=DataConfig(name="mnist"),
+        model=ModelConfig(name="deotte_cnn"),
+        augmentation="none",
+        optimizer=OptimizerConfig(
+            name="adam", learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5
+        ),
+        batch_size=128,
+        epochs=4,
+        precision="auto",
+        steps_per_execution=10,
+        # Weight histograms every epoch cost more than they tell in a four-epoch run.
+        callbacks=CallbackConfig(histogram_freq=0),
+        target_accuracy=0.994,
+        source="kerascnn issue 8: 99.4 % on MNIST in at most 5 minutes on a 2-core CPU",
     )
 
 
