@@ -305,3 +305,18 @@ def test_sixteen_bit_inference_script_reports_every_policy(smoke):
     float32 = float(lines["float32"].split()[2])
     assert float32 == pytest.approx(100 * result.metrics["test_accuracy"], abs=0.01)
     assert "(+0.00 points)" in lines["float32"]
+
+
+def test_benchmark_script_prints_every_row():
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "lenet5", "--steps", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "KERASCNN_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("lenet5 ")]
+    assert float(row.split()[-2]) > 0 and float(row.split()[-1]) > 0
+    assert "input pipeline alone" in done.stdout and "deep_mnist training:" in done.stdout

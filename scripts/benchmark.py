@@ -1,0 +1,118 @@
+"""Throughput: training and inference images/s of every registered classifier at its recipe's settings,
+and of the input pipeline alone, with and without augmentation, measured side by side in one run.
+
+    python scripts/benchmark.py                       # every classifier recipe
+    python scripts/benchmark.py deep_mnist mnist_fast --steps 50
+
+Each model trains on random images of its recipe's input shape for `--steps` steps after a warm-up
+(graph tracing), with the recipe's batch size, precision and steps_per_execution; inference is
+`predict` on as many images. The pipeline rows iterate the recipe's TrainingStream over the bundled
+MNIST sample (or --data-dir), without and with the `digits` augmentation, and the training rows of
+`deep_mnist` are repeated with that augmentation on: the ratio is what augmentation costs. Timings on
+shared machines are noisy: compare the ratios printed here, not figures from different runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from kerascnn import recipes
+from kerascnn.data import TrainingStream, create_augmentation, load_dataset
+from kerascnn.recipes import DataConfig
+from kerascnn.registry import models
+from kerascnn.training.runtime import precision_policy
+from kerascnn.training.tasks import task_of
+
+
+def classifier_recipes() -> list[str]:
+    return [
+        name
+        for name in recipes.list_recipes()
+        if not recipes.get(name).members
+        and models.metadata(recipes.get(name).model.name)["task"] == "classification"
+    ]
+
+
+def train_rate(recipe, steps: int, info, augmentation=None) -> tuple[float, float]:
+    """(training images/s, inference images/s) of `recipe`'s model on random images."""
+    with precision_policy(recipe.precision):
+        model = task_of(recipe).build(recipe, info)
+        batch = recipe.batch_size
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (batch * 4, *info.image_shape)).astype(np.float32)
+        labels = rng.integers(0, info.num_classes, batch * 4)
+        data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(batch)
+        if augmentation is not None:
+            data = data.map(lambda x, y: (augmentation(x, training=True), y))
+        data = task_of(recipe).fit_data(model, data.prefetch(tf.data.AUTOTUNE), recipe)
+        warm = max(2, recipe.steps_per_execution)
+        model.fit(data, steps_per_epoch=warm, epochs=1, verbose=0, shuffle=False)
+        rates = []
+        for _ in range(3):  # the median of three, against the noise of a shared machine
+            started = time.perf_counter()
+            model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+            rates.append(steps * batch / (time.perf_counter() - started))
+        training = float(np.median(rates))
+        model.predict(images[:batch], batch_size=batch, verbose=0)
+        started = time.perf_counter()
+        model.predict(np.concatenate([images] * max(1, steps // 4)), batch_size=batch, verbose=0)
+        inference = len(images) * max(1, steps // 4) / (time.perf_counter() - started)
+    return training, inference
+
+
+def pipeline_rate(data, batch_size: int, augmentation) -> float:
+    stream = TrainingStream(data.train, batch_size=batch_size, seed=0, augmentation=augmentation)
+    for _ in stream.dataset().take(2):
+        pass
+    stream.start_epoch(1)
+    started = time.perf_counter()
+    count = sum(int(x.shape[0]) for x, _ in stream.dataset())
+    return count / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="recipes (default: every classifier recipe)")
+    parser.add_argument("--steps", type=int, default=30, help="timed training steps (default 30)")
+    parser.add_argument("--data-dir", help="IDX files for the pipeline rows (default: the sample)")
+    args = parser.parse_args()
+    names = args.names or classifier_recipes()
+    print(
+        f"{'recipe':<14} {'model':<16} {'batch':>5} {'precision':<15} {'train img/s':>12} {'infer img/s':>12}"
+    )
+    for name in names:
+        recipe = recipes.get(name)
+        data = load_dataset(
+            recipes.resolve(recipe, {"data.train_limit": 8, "data.test_limit": 8}).data
+        )
+        training, inference = train_rate(recipe, args.steps, data.info)
+        print(
+            f"{name:<14} {recipe.model.name:<16} {recipe.batch_size:>5} {recipe.precision:<15} "
+            f"{training:>12.0f} {inference:>12.0f}",
+            flush=True,
+        )
+    sample = load_dataset(DataConfig(name="mnist_sample", data_dir=args.data_dir))
+    digits = create_augmentation("digits", image_shape=sample.info.image_shape, seed=0)
+    plain, augmented = pipeline_rate(sample, 100, None), pipeline_rate(sample, 100, digits)
+    print(
+        f"\ninput pipeline alone (batch 100): {plain:.0f} images/s; with digits augmentation {augmented:.0f}"
+    )
+    recipe = recipes.get("deep_mnist")
+    offs, ons = [], []
+    for _ in range(2):  # alternated, so that both see the same machine
+        offs.append(train_rate(recipe, args.steps, sample.info)[0])
+        ons.append(train_rate(recipe, args.steps, sample.info, augmentation=digits)[0])
+    off, on = max(offs), max(ons)
+    print(
+        f"deep_mnist training: {off:.0f} images/s; with digits augmentation {on:.0f} ({on / off:.0%})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
