@@ -244,8 +244,10 @@ def show_and_tell(
     train_encoder=True,
     name="show_and_tell",
 ) -> ShowAndTell:
-    """Show and Tell with `encoder` "small" (`small_encoder`, for small images) or the name of a
-    registered classifier (its backbone, average-pooled); see `ShowAndTell` for the rest."""
+    """Show and Tell (Vinyals et al. 2015): a CNN encoder, an LSTM or GRU decoder started from it.
+
+    `encoder` is "small" (`small_encoder`, for small images) or the name of a registered classifier
+    (its backbone, average-pooled); see `ShowAndTell` for the rest."""
     if encoder == "small":
         cnn = small_encoder(image_shape)
     else:

@@ -264,13 +264,14 @@ TASKS = {task.name: task for task in (ClassificationTask(), GanTask())}
 
 
 def task_of(recipe):
-    """The task of the recipe's model; a model that is only part of another (a GAN's generator)
-    cannot be a recipe's model."""
+    """The task of the recipe's model; a model that is only part of another (a GAN's generator),
+    or of a task no recipe trains yet (captioning), cannot be a recipe's model."""
     task = models.metadata(recipe.model.name)["task"]
     if task not in TASKS:
         raise RecipeError(
-            f"model {recipe.model.name!r} is a {task.replace('_', ' ')}, not a model a recipe "
-            f"trains; a recipe needs one of {', '.join(models.names(task='classification'))} "
-            f"or {', '.join(models.names(task='gan'))}"
+            f"model {recipe.model.name!r} is a {task.replace('_', ' ')} model, not a model a "
+            f"recipe trains; a recipe needs one of "
+            f"{', '.join(models.names(task='classification'))} or "
+            f"{', '.join(models.names(task='gan'))}"
         )
     return TASKS[task]
