@@ -108,7 +108,7 @@ def test_bad_overrides_are_rejected_with_a_helpful_message(overrides, message):
         (
             {"model.name": "dcgan_generator"},
             RecipeError,
-            "is a gan generator, not a model a recipe trains",
+            "is a gan generator model, not a model a recipe trains",
         ),
         ({"augmentation": "digit"}, UnknownNameError, "did you mean 'digits'"),
         ({"optimizer.warmup_epochs": 1.0}, RecipeError, "needs optimizer.schedule='cosine'"),

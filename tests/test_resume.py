@@ -222,6 +222,8 @@ GAN = [
     "callbacks.checkpoint_every=2",
     "--set",
     "callbacks.quality_every=0",
+    "--set",
+    "model.args.base_filters=16",  # resuming does not depend on the width; it saves time
 ]
 
 
