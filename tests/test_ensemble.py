@@ -45,3 +45,12 @@ def test_a_member_without_a_recipe_name_is_one_clear_line(in_tmp):
         recipes.run("mnist_ensemble", smoke=True, verbose=0, members=({"seed": 1},))
     with pytest.raises(RecipeError, match="is not a classifier"):
         recipes.run("mnist_ensemble", smoke=True, verbose=0, members=({"recipe": "dcgan"},))
+
+
+def test_an_unwritable_export_folder_is_refused_before_any_member_trains(in_tmp):
+    from kerascnn.errors import KerasCNNError
+
+    (in_tmp / "file").write_text("")
+    with pytest.raises(KerasCNNError, match="is a file, not a folder; choose another --export-dir"):
+        recipes.run("mnist_ensemble", smoke=True, verbose=0, export={"directory": "file/x"})
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["file"]  # no member run was started

@@ -289,17 +289,23 @@ def test_classifier_only_options_are_refused_for_a_gan():
             check_recipe(recipes.resolve("dcgan", overrides))
 
 
-def test_sixteen_bit_inference_script_reports_every_policy(smoke):
-    root, result = smoke
+def run_script(name, *args):
+    """A script under scripts/, run from the repository root, offline; its completed process."""
     done = subprocess.run(
-        [sys.executable, "scripts/precision_inference.py", str(result.run_dir)],
+        [sys.executable, f"scripts/{name}", *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         cwd=Path(__file__).resolve().parent.parent,
         env={**os.environ, "KERASCNN_OFFLINE": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_sixteen_bit_inference_script_reports_every_policy(smoke):
+    root, result = smoke
+    done = run_script("precision_inference.py", str(result.run_dir))
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if "accuracy" in line}
     assert set(lines) == {"float32", "mixed_float16", "mixed_bfloat16"}
     float32 = float(lines["float32"].split()[2])
@@ -308,15 +314,7 @@ def test_sixteen_bit_inference_script_reports_every_policy(smoke):
 
 
 def test_benchmark_script_prints_every_row():
-    done = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "lenet5", "--steps", "2"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, "KERASCNN_OFFLINE": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_script("benchmark.py", "lenet5", "--steps", "2")
     (row,) = [line for line in done.stdout.splitlines() if line.startswith("lenet5 ")]
     assert float(row.split()[-2]) > 0 and float(row.split()[-1]) > 0
     assert "input pipeline alone" in done.stdout and "deep_mnist training:" in done.stdout

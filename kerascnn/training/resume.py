@@ -145,10 +145,10 @@ def restore(model: keras.Model, run_dir: Path) -> tuple[Progress, list | None]:
             f"the checkpoint record {folder / 'progress.json'} is damaged ({error}); "
             "pass --fresh to start the run over"
         ) from None
-    for optimizer in optimizers(model):
-        if not optimizer.built:
-            # Its variables must exist to receive the saved ones (keras-team/keras#19389).
-            optimizer.build(model.trainable_variables)
+    # Its variables must exist to receive the saved ones (keras-team/keras#19389); a DCGAN builds
+    # its two optimizers when compiled.
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(folder / "model.keras")
         with np.load(folder / "random.npz", allow_pickle=False) as saved:
@@ -168,12 +168,6 @@ def restore(model: keras.Model, run_dir: Path) -> tuple[Progress, list | None]:
         with np.load(folder / "best.npz", allow_pickle=False) as saved:
             best = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     return progress, best
-
-
-def optimizers(model: keras.Model) -> list:
-    """The model's optimizers: one for a classifier, two for a GAN."""
-    found = [getattr(model, name, None) for name in ("optimizer", "d_optimizer", "g_optimizer")]
-    return [optimizer for optimizer in found if optimizer is not None]
 
 
 def callback_state(callbacks) -> dict:

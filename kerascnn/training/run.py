@@ -110,11 +110,11 @@ def check_recipe(recipe: Recipe) -> None:
 OUTPUT_MARGIN_BYTES = 64 * 2**20
 
 
-def check_outputs(recipe: Recipe, model: keras.Model) -> None:
+def check_outputs(recipe: Recipe, parameters: int) -> None:
     """Checks, before training, that the run and export folders can be written and have room:
     a checkpoint (model and optimizer state, and its staging copy) and an export (SavedModel and
     .keras) are each a few times the size of the weights."""
-    weights = 4 * model.count_params()
+    weights = 4 * parameters
     files.check_writable(
         recipe.runs_dir,
         what="runs directory",
@@ -186,7 +186,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         task = task_of(recipe)
         with strategy.scope():
             model = task.build(recipe, data.info)
-        check_outputs(recipe, model)
+        check_outputs(recipe, model.count_params())
 
         if data.info.notice:
             announce(data.info.notice)
@@ -341,6 +341,8 @@ def run_ensemble(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunR
     from kerascnn.training import ensemble
 
     ensemble.check_members(recipe)
+    # Before hours of member training; the ensemble's size is not known yet, only writability.
+    check_outputs(recipe, 0)
     continued = resume.find_run(recipe.runs_dir, recipe.name, to_dict(recipe), fresh=fresh)
     task = task_of(recipe)
     with precision_policy(recipe.precision):
