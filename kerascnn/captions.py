@@ -4,6 +4,7 @@ end tokens) and corpus BLEU-1...4 against every reference (nltk's implementation
 from __future__ import annotations
 
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -19,16 +20,31 @@ def normalize(caption: str) -> str:
 
 def make_vocabulary(captions, *, max_length: int, max_tokens: int | None = None):
     """A `TextVectorization` adapted to `captions` (strings): each caption becomes
-    `<start> words <end>` padded with 0 to `max_length + 2` tokens."""
-    vectorize = keras.layers.TextVectorization(
+    `<start> words <end>` padded with 0 to `max_length + 2` tokens (a longer one is cut, its
+    end token with it)."""
+    vectorize = vectorizer(max_length, max_tokens=max_tokens)
+    vectorize.adapt(np.array([f"{START} {normalize(c)} {END}" for c in captions]))
+    return vectorize
+
+
+def vectorizer(max_length: int, *, vocabulary=None, max_tokens: int | None = None):
+    """The `TextVectorization` of `make_vocabulary`, unadapted or with a known `vocabulary`
+    (index -> word, as `get_vocabulary()` returns it)."""
+    return keras.layers.TextVectorization(
         max_tokens=max_tokens,
         standardize=None,
         split="whitespace",
         output_sequence_length=max_length + 2,
+        vocabulary=None if vocabulary is None else list(vocabulary),
         name="vocabulary",
     )
-    vectorize.adapt(np.array([f"{START} {normalize(c)} {END}" for c in captions]))
-    return vectorize
+
+
+def caption_pairs(vectorize, references: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every (image, caption) pair of `references` (each image's captions): (image index (n,),
+    tokens (n, max_length + 2))."""
+    images = np.array([i for i, group in enumerate(references) for _ in group], np.int64)
+    return images, to_tokens(vectorize, [c for group in references for c in group])
 
 
 def to_tokens(vectorize, captions) -> np.ndarray:
@@ -60,5 +76,110 @@ def bleu(references: list[list[str]], hypotheses: list[str]) -> dict[str, float]
     refs = [[normalize(r).split() for r in group] for group in references]
     hyps = [normalize(h).split() for h in hypotheses]
     weights = [(1.0,), (0.5, 0.5), (1 / 3, 1 / 3, 1 / 3), (0.25, 0.25, 0.25, 0.25)]
-    scores = corpus_bleu(refs, hyps, weights=weights)
-    return {f"bleu{n}": float(score) for n, score in enumerate(scores, start=1)}
+    with warnings.catch_warnings():
+        # nltk warns when no n-gram matches and then returns ~1e-155 for what is 0.
+        warnings.simplefilter("ignore", UserWarning)
+        scores = corpus_bleu(refs, hyps, weights=weights)
+    return {f"bleu{n}": float(s) if s > 1e-9 else 0.0 for n, s in enumerate(scores, start=1)}
+
+
+class HeldOut:
+    """Held-out images and their references: what a captioning model is scored and shown on."""
+
+    def __init__(self, images: np.ndarray, references: list[list[str]], *, batch_size: int = 250):
+        self.images = images
+        self.references = references
+        self.batch_size = batch_size
+
+    def caption(self, model, count: int | None = None) -> list[str]:
+        """`model`'s greedy captions of the first `count` images (all by default)."""
+        images = self.images[: count or len(self.images)]
+        texts = []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size].astype(np.float32)
+            texts += [t.decode("utf-8") for t in np.asarray(model.caption(batch))]
+        return texts
+
+    def bleu(self, generated: list[str]) -> dict[str, float]:
+        """BLEU-1...4 of captions of the first `len(generated)` images."""
+        return bleu(self.references[: len(generated)], generated)
+
+    def grid(self, generated: list[str], *, title: str = ""):
+        """A figure of the first `len(generated)` images with their captions and a reference."""
+        from kerascnn import viz
+
+        count = len(generated)
+        first = [group[0] for group in self.references[:count]]
+        return viz.caption_grid(self.images[:count], generated, first, title=title)
+
+
+def load_captioner(source):
+    """(function from uint8 images to caption strings, its image shape) for `source`: a captioning
+    export (`saved_models/captioning/1`, decoding in the graph) or a run directory (its final
+    `model.keras`, else its last checkpoint)."""
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    from kerascnn.errors import KerasCNNError
+
+    source = Path(source)
+    if (source / "saved_model.pb").is_file():
+        loaded = tf.saved_model.load(str(source))
+        spec = loaded.serve.input_signature[0] if loaded.serve.input_signature else None
+        outputs = loaded.serve.get_concrete_function(spec).structured_outputs if spec else None
+        if spec is None or len(spec.shape) != 4 or getattr(outputs, "dtype", None) != tf.string:
+            raise KerasCNNError(
+                f"{source} is not a captioning export (it does not map images to text); pass "
+                "the export of a captioning recipe such as saved_models/captioning/1"
+            )
+
+        def serve(images):
+            return [
+                t.decode("utf-8") for t in loaded.serve(tf.constant(images, tf.float32)).numpy()
+            ]
+
+        return serve, tuple(spec.shape[1:])
+    for path in (source / "model.keras", source / "checkpoints" / "last" / "model.keras"):
+        if path.is_file():
+            import kerascnn.models  # noqa: F401  (registers ShowAndTell for loading)
+
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+            if not hasattr(model, "caption"):
+                raise KerasCNNError(
+                    f"{source} is a run of {model.name!r}, not of a captioning model; pass a run "
+                    "of a captioning recipe"
+                )
+            return model, tuple(model.encoder.input_shape[1:])
+    raise KerasCNNError(
+        f"{source} is neither an export (no saved_model.pb) nor a run directory (no model.keras); "
+        "pass e.g. saved_models/captioning/1 or runs/captioning/<time>"
+    )
+
+
+def caption_files(source, paths, *, beam: int = 0) -> list[str]:
+    """Captions of the image files `paths` by the captioner at `source` (`load_captioner`):
+    greedy, or beam search of width `beam` (run directories only)."""
+    from kerascnn.data.folders import read_image
+    from kerascnn.errors import KerasCNNError
+
+    if not paths:
+        raise KerasCNNError("give at least one image file to caption")
+    if beam < 0:
+        raise KerasCNNError(f"--beam must be 0 (greedy) or a width of at least 1, got {beam}")
+    captioner, shape = load_captioner(source)
+    images = np.stack([read_image(p, channels=shape[2], size=shape[:2]) for p in paths])
+    images = images.astype(np.float32)
+    if not beam:
+        if isinstance(captioner, keras.Model):
+            return [t.decode("utf-8") for t in np.asarray(captioner.caption(images))]
+        return captioner(images)
+    if not isinstance(captioner, keras.Model):
+        raise KerasCNNError(
+            f"{source} is an export, which decodes greedily; pass its run directory for --beam"
+        )
+    tokens, _ = captioner.beam_search(images, width=beam)
+    padded = np.zeros((len(tokens), max(len(t) for t in tokens)), np.int32)
+    for row, sequence in enumerate(tokens):
+        padded[row, : len(sequence)] = sequence
+    return [t.decode("utf-8") for t in np.asarray(captioner.to_text(padded))]

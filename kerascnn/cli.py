@@ -7,6 +7,7 @@
     kerascnn run deep_mnist            # again: resumes the unfinished run; --fresh starts over
     kerascnn report runs/deep_mnist/20261122-081500
     kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
+    kerascnn caption saved_models/captioning/1 scene.png [more.png ...] [--beam 3 with a run dir]
     kerascnn profile alexnet
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
@@ -175,6 +176,15 @@ def _sample(args) -> None:
     print(f"samples: {path}")
 
 
+def _caption(args) -> None:
+    from kerascnn.captions import caption_files
+
+    for path, text in zip(
+        args.images, caption_files(args.source, args.images, beam=args.beam), strict=True
+    ):
+        print(f"{path}: {text}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -225,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", default="samples.png", help="PNG file to write")
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise")
     sample.set_defaults(handler=_sample)
+    caption = commands.add_parser("caption", help="print a trained captioning model's captions")
+    caption.add_argument(
+        "source", help="a captioning export (saved_models/captioning/1) or run directory"
+    )
+    caption.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, GIF)")
+    caption.add_argument(
+        "--beam", type=int, default=0, help="beam width (default 0: greedy; run directories only)"
+    )
+    caption.set_defaults(handler=_caption)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 Layout: `<directory>/<name>/<version>/` holds `saved_model.pb`, `variables/` (TF Serving's layout; the
 serving signature `serve` maps the model's input to its output: images to class probabilities for a
-classifier, noise to uint8 images for a GAN's generator), `model.keras` and any records passed in.
+classifier, noise to uint8 images for a GAN's generator, images to caption strings for a captioner), `model.keras` and any records passed in.
 The version is built under a temporary name, reloaded with `tf.saved_model.load` and compared with the
 Keras model, and only then renamed into place; an existing version is never touched.
 """
@@ -51,7 +51,11 @@ def export_model(
             f"cannot write exports under {base}: {error.strerror}; choose a writable --export-dir"
         ) from None
     try:
-        model.export(str(staging), format="tf_saved_model", verbose=False)
+        # The input's shape and float32, whatever the policy; the batch size is free.
+        signature = [tf.TensorSpec((None, *np.shape(sample)[1:]), tf.float32)]
+        model.export(
+            str(staging), format="tf_saved_model", verbose=False, input_signature=signature
+        )
         model.save(staging / "model.keras")
         for file_name, data in (records or {}).items():
             files.write_json(staging / file_name, data)
@@ -62,11 +66,19 @@ def export_model(
 
 
 def verify_saved_model(model: keras.Model, path: Path, sample: np.ndarray, *, atol: float) -> None:
-    """Reloads the SavedModel at `path` and checks that it predicts what `model` predicts."""
-    expected = np.asarray(model.predict(sample, verbose=0), np.float64)
+    """Reloads the SavedModel at `path` and checks that it predicts what `model` predicts
+    (numbers within `atol`, strings exactly)."""
+    expected = np.asarray(model(tf.constant(sample, dtype=tf.float32), training=False))
     reloaded = tf.saved_model.load(str(path))
-    served = np.asarray(reloaded.serve(tf.constant(sample, dtype=tf.float32)), np.float64)
-    difference = float(np.max(np.abs(served - expected)))
+    served = np.asarray(reloaded.serve(tf.constant(sample, dtype=tf.float32)))
+    if expected.dtype == object:
+        if not np.array_equal(served, expected):
+            raise ExportError(
+                "the reloaded SavedModel writes other text than the Keras model "
+                f"({served[0]!r} against {expected[0]!r}); nothing was published"
+            )
+        return
+    difference = float(np.max(np.abs(served.astype(np.float64) - expected)))
     if not difference <= atol:
         raise ExportError(
             f"the reloaded SavedModel differs from the Keras model by {difference:.3g} "

@@ -182,7 +182,7 @@ def profile_recipe(name_or_path, *, batch_size: int = 32, repeats: int = 3, out=
             f"kerascnn profile measures classifiers; {recipe.model.name!r} is not one"
         )
     data = load_dataset(recipe.data)
-    model = task_of(recipe).build(recipe, data.info)
+    model = task_of(recipe).build(recipe, data)
     batch = np.random.default_rng(0).uniform(0, 255, (batch_size, *data.info.image_shape))
     times = layer_times(model, batch.astype(np.float32), repeats=repeats)
     rows = sorted(
@@ -253,11 +253,9 @@ class InspectionLogger(keras.callbacks.Callback):
             return
         self._writer = tf.summary.create_file_writer(self.log_dir)
         images, labels = take_examples(self.train, 32)
-        figure = viz.image_grid(
-            images,
-            [self.class_names[label] for label in labels],
-            title="augmented training inputs",
-        )
+        # Captioned images have captions, not class names, for labels.
+        titles = [self.class_names[label] for label in labels] if self.class_names else None
+        figure = viz.image_grid(images, titles, title="augmented training inputs")
         # record_if: TensorBoard's step filter must not drop these (see callbacks.TensorBoard).
         with self._writer.as_default(), tf.summary.record_if(True):
             tf.summary.image("training_inputs", viz.figure_tensor(figure), step=0)

@@ -99,6 +99,33 @@ def image_grid(images, titles=None, *, columns: int = 8, title: str = "", colors
     return figure
 
 
+def caption_grid(images, generated, references, *, columns: int = 4, title: str = "") -> Figure:
+    """Images with the caption a model wrote (black) over one of their references (grey)."""
+    import textwrap
+
+    count = max(1, len(images))
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    figure = Figure(
+        figsize=(2.6 * columns, 3.0 * rows + (0.4 if title else 0)), layout="constrained"
+    )
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for index, axis in enumerate(axes):
+        if index >= len(images):
+            axis.axis("off")
+            continue
+        _show_image(axis, images[index])
+        axis.set_xlabel(
+            textwrap.fill(generated[index] or "(empty)", 34),
+            fontsize=7,
+            color="black",
+        )
+        axis.set_title(textwrap.fill(references[index], 34), fontsize=7, color="grey")
+    if title:
+        figure.suptitle(f"{title}\nabove: a reference; below: the model's caption", fontsize=9)
+    return figure
+
+
 def misclassified_grid(images, labels, predicted, class_names, *, limit: int = 32) -> Figure:
     """The book's figure: wrongly classified test images, titled "true → predicted"."""
     wrong = np.flatnonzero(np.asarray(labels) != np.asarray(predicted))[:limit]

@@ -3,9 +3,9 @@
     python scripts/reproduce.py deep_mnist --data-dir ../shared/datasets/mnist
 
 Trains the recipe exactly as registered (any --set overrides are reported), prints the test accuracy
-(the Inception Score for a GAN), the wall time and the machine, and exits 1 if the recipe's
-`target_accuracy` (`target_inception_score`) was not reached. Refuses
-to run on the bundled sample: a published figure needs the full data.
+(the Inception Score for a GAN, BLEU-4 for a captioner), the wall time and the machine, and exits 1
+if the recipe's `target_accuracy` (`target_inception_score`, `target_bleu4`) was not reached.
+Refuses to run on the bundled sample: a published figure needs the full data.
 """
 
 import argparse
@@ -34,6 +34,8 @@ def main() -> int:
     minutes = (time.perf_counter() - started) / 60
     if recipe.target_inception_score is not None:
         metric, target, shown = "inception_score", recipe.target_inception_score, "{:.2f}"
+    elif recipe.target_bleu4 is not None:
+        metric, target, shown = "test_bleu4", recipe.target_bleu4, "{:.3f}"
     else:
         metric, target, shown = "test_accuracy", recipe.target_accuracy, "{:.2%}"
     value = result.metrics.get(metric)

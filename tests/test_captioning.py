@@ -1,6 +1,6 @@
-"""Show and Tell's parts (issue 6, in progress): teacher forcing agrees with step-by-step decoding,
-padding stays out of the loss, beam search is never less likely than greedy decoding, the vocabulary
-round-trips, BLEU is nltk's corpus BLEU, and the model serializes."""
+"""Show and Tell (issue 6): teacher forcing agrees with step-by-step decoding, padding stays out of
+the loss, beam search is never less likely than greedy decoding, the vocabulary round-trips, BLEU is
+nltk's corpus BLEU, the model serializes; the captioning recipe trains, scores, shows and exports."""
 
 import keras
 import numpy as np
@@ -10,12 +10,16 @@ from kerascnn import captions
 from kerascnn.data.scenes import make_scenes
 from kerascnn.models.captioning import show_and_tell
 
+# Padding, unknown, then start (2) and end (3) as in TOKENS.
+VOCABULARY = ["", "[UNK]", captions.START, captions.END, *(f"w{i}" for i in range(4, 20))]
 
-def tiny(rnn="lstm", image_as="input", vocabulary_size=20):
+
+def tiny(rnn="lstm", image_as="input", vocabulary_size=20, max_length=5):
     keras.utils.set_random_seed(0)
     return show_and_tell(
-        vocabulary_size,
+        VOCABULARY[:vocabulary_size],
         image_shape=(16, 16, 3),
+        max_length=max_length,
         embedding_dim=8,
         units=16,
         rnn=rnn,
@@ -55,9 +59,10 @@ def test_padding_is_out_of_the_loss():
 
 def test_beam_search_is_never_less_likely_than_greedy():
     model = tiny(vocabulary_size=12)
-    greedy_tokens, greedy_scores = model.greedy(IMAGES, start_id=2, end_id=3, max_length=6)
+    greedy_tokens, greedy_scores = model.greedy(IMAGES)
+    assert greedy_tokens.shape == (3, 6)  # five words and the end token at most
     for width in (1, 2, 4):
-        beams, scores = model.beam_search(IMAGES, start_id=2, end_id=3, max_length=6, width=width)
+        beams, scores = model.beam_search(IMAGES, width=width)
         assert len(beams) == 3 and all(1 <= len(b) <= 6 for b in beams)
         assert np.all(scores >= np.asarray(greedy_scores) - 1e-5)
         # Each returned score is its sequence's log-probability under the model.
@@ -98,3 +103,120 @@ def test_the_model_serializes(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "captioner.keras", safe_mode=True)
     np.testing.assert_allclose(np.asarray(loaded((IMAGES, TOKENS[:, :-1]))), expected, atol=1e-6)
     assert loaded.rnn_kind == "gru" and loaded.image_as == "state"
+
+
+def test_to_text_keeps_the_words_before_the_end_token():
+    model = tiny()
+    tokens = np.array([[4, 5, 3, 6, 7], [1, 8, 0, 9, 3], [3, 4, 4, 4, 4]], np.int32)
+    assert [t.decode() for t in np.asarray(model.to_text(tokens))] == ["w4 w5", "w8 w9", ""]
+    assert np.asarray(model.caption(IMAGES)).shape == (3,)
+
+
+def test_a_vocabulary_without_start_and_end_is_refused():
+    from kerascnn.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="lacks <start> and <end>"):
+        show_and_tell(["", "[UNK]", "a"], image_shape=(16, 16, 3), units=8, embedding_dim=4)
+
+
+# --- the captioning recipe end to end ------------------------------------------------------------
+
+SMALL = {
+    "data.image_shape": (32, 32, 3),
+    "model.args": {"units": 64, "embedding_dim": 32, "max_length": 16},
+}
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory):
+    from kerascnn import recipes
+
+    root = tmp_path_factory.mktemp("captioning")
+    result = recipes.run(
+        "captioning",
+        smoke=True,
+        verbose=0,
+        epochs=2,
+        runs_dir=str(root / "runs"),
+        export={"directory": str(root / "saved_models")},
+        **SMALL,
+    )
+    return root, result
+
+
+def test_the_recipe_scores_bleu_and_shows_captions(captioned):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, result = captioned
+    metrics = result.metrics
+    assert metrics["task"] == "captioning" and metrics["data"]["num_test"] == 32
+    assert all(0 <= metrics[f"test_bleu{n}"] <= 1 for n in range(1, 5))
+    assert len(result.history["val_bleu4"]) == 2 and "BLEU-4" in result.headline
+    grids = sorted(p.name for p in (result.run_dir / "captions").iterdir())
+    assert grids == ["epoch_001.png", "epoch_002.png"]
+    images = EventAccumulator(str(result.run_dir / "tensorboard" / "images")).Reload()
+    assert [event.step for event in images.Tensors("captions")] == [0, 1]
+
+
+def test_the_export_captions_like_the_python_api_in_a_fresh_process(captioned):
+    import json
+    import subprocess
+    import sys
+
+    root, result = captioned
+    scenes, _ = make_scenes(5, seed=7, size=32)
+    expected = [t.decode() for t in np.asarray(result.model.caption(scenes.astype("float32")))]
+    np.save(root / "scenes.npy", scenes)
+    program = (
+        "import json, sys, numpy as np, tensorflow as tf\n"
+        f"served = tf.saved_model.load({str(result.export_dir)!r})\n"
+        f"images = np.load({str(root / 'scenes.npy')!r}).astype('float32')\n"
+        "print(json.dumps([t.decode() for t in served.serve(tf.constant(images)).numpy()]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_the_caption_command_reads_image_files(captioned, capsys):
+    from kerascnn.cli import main
+
+    root, result = captioned
+    scenes, _ = make_scenes(2, seed=7, size=32)
+    paths = []
+    for index, scene in enumerate(scenes):
+        paths.append(str(root / f"scene{index}.png"))
+        keras.utils.save_img(paths[-1], scene)
+    expected = [t.decode() for t in np.asarray(result.model.caption(scenes.astype("float32")))]
+    for source in (result.export_dir, result.run_dir):
+        assert main(["caption", str(source), *paths]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert lines == [f"{p}: {t}" for p, t in zip(paths, expected, strict=True)]
+    assert main(["caption", str(result.run_dir), paths[0], "--beam", "2"]) == 0
+    assert capsys.readouterr().out.startswith(f"{paths[0]}: ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--beam", "2"], "decodes greedily"),
+        (["--beam", "-1"], "--beam must be 0"),
+    ],
+)
+def test_the_caption_command_refuses_bad_requests(captioned, capsys, args, message):
+    from kerascnn.cli import main
+
+    root, result = captioned
+    keras.utils.save_img(root / "one.png", make_scenes(1, size=32)[0][0])
+    assert main(["caption", str(result.export_dir), str(root / "one.png"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_caption_command_names_what_is_wrong(captioned, capsys, tmp_path):
+    from kerascnn.cli import main
+
+    _, result = captioned
+    assert main(["caption", str(result.run_dir), str(tmp_path / "missing.png")]) == 2
+    assert f"image file {tmp_path / 'missing.png'} does not exist" in capsys.readouterr().err
+    assert main(["caption", str(tmp_path), str(tmp_path / "missing.png")]) == 2
+    assert "neither an export" in capsys.readouterr().err

@@ -143,3 +143,32 @@ def test_an_archive_of_class_folders_is_extracted_once_beside_it(in_tmp):
     target = in_tmp / "elsewhere"
     extract_archive(in_tmp / "shapes.zip", target)
     assert len(list(target.rglob("*.png"))) == 12
+
+
+def test_the_flickr8k_recipe_trains_on_a_folder_in_that_layout(in_tmp):
+    from kerascnn import recipes
+
+    rng = np.random.default_rng(0)
+    lines = ["image,caption"]
+    for index in range(12):
+        write_png(
+            in_tmp / "Flickr8k" / "Images" / f"{index}.png",
+            rng.integers(0, 255, (20, 20, 3), dtype=np.uint8),
+        )
+        lines += [f"{index}.png,A dog runs on grass .", f"{index}.png,A dog in a field ."]
+    (in_tmp / "Flickr8k" / "captions.txt").write_text("\n".join(lines) + "\n")
+    result = recipes.run(
+        "flickr8k",
+        smoke=True,
+        verbose=0,
+        data={"data_dir": str(in_tmp / "Flickr8k"), "image_shape": (32, 32, 3)},
+        model={"name": "show_and_tell", "args": {"encoder": "small", "units": 16, "max_length": 8}},
+    )
+    assert (result.metrics["data"]["num_train"], result.metrics["data"]["num_test"]) == (10, 2)
+    assert "Flickr8k layout" in result.metrics["data"]["source"]
+    assert 0 <= result.metrics["test_bleu1"] <= 1 and result.export_dir is not None
+
+
+def test_flickr8k_without_a_folder_says_what_to_pass(in_tmp, capsys):
+    assert main(["run", "flickr8k"]) == 2
+    assert "Flickr8k is not in tfds: pass --data-dir DIR" in capsys.readouterr().err

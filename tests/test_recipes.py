@@ -112,6 +112,16 @@ def test_bad_overrides_are_rejected_with_a_helpful_message(overrides, message):
         ),
         ({"augmentation": "digit"}, UnknownNameError, "did you mean 'digits'"),
         ({"optimizer.warmup_epochs": 1.0}, RecipeError, "needs optimizer.schedule='cosine'"),
+        (
+            {"model.name": "show_and_tell", "augmentation": "cifar"},
+            RecipeError,
+            "would make captions wrong",
+        ),
+        (
+            {"model.name": "show_and_tell", "model.args.vocabulary": ["a"]},
+            RecipeError,
+            "model.args.vocabulary is set by the run from the data",
+        ),
     ],
 )
 def test_registry_dependent_checks(overrides, error, message):

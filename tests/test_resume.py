@@ -227,11 +227,32 @@ GAN = [
 ]
 
 
-def test_a_gan_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
+# Two epochs of about 15 steps: 128 scenes of 32 px with three or four captions each.
+CAPTIONING = [
+    "captioning",
+    "--smoke",
+    "--epochs",
+    "2",
+    "--deterministic",
+    "--no-export",
+    "--set",
+    "callbacks.checkpoint_every=2",
+    "--set",
+    "data.image_shape=[32,32,3]",
+    "--set",
+    "model.args.units=32",
+    "--set",
+    "model.args.embedding_dim=16",
+]
+
+
+@pytest.mark.parametrize("run", [GAN, CAPTIONING], ids=["dcgan", "captioning"])
+def test_a_custom_model_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, run):
+    name = run[0]
     reference = tmp_path / "reference"
     reference.mkdir()
-    kerascnn(reference, run=GAN)
-    kerascnn(tmp_path, run=GAN, kill_when=lambda: (progress(tmp_path, "dcgan") or (0, 0)) >= (0, 2))
-    out, _ = kerascnn(tmp_path, run=GAN)
+    kerascnn(reference, run=run)
+    kerascnn(tmp_path, run=run, kill_when=lambda: (progress(tmp_path, name) or (0, 0)) >= (0, 2))
+    out, _ = kerascnn(tmp_path, run=run)
     assert "resuming" in out
-    assert_identical(final_weights(tmp_path, "dcgan"), final_weights(reference, "dcgan"))
+    assert_identical(final_weights(tmp_path, name), final_weights(reference, name))

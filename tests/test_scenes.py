@@ -48,3 +48,46 @@ def test_three_shapes_are_listed_left_to_right():
     _, captions = make_scenes(300, seed=1)
     triples = [c for c in captions if c[1].startswith("three shapes")]
     assert triples and all(c[2] == c[0] + " from left to right" for c in triples)
+
+
+# --- captioned images as a run loads them (kerascnn.data.captioned) -------------------------------
+
+
+def test_scenes_load_as_splits_whose_labels_index_their_captions():
+    from kerascnn.data.captioned import load_captioned
+    from kerascnn.recipes import DataConfig
+
+    config = DataConfig(name="scenes", image_shape=(24, 24, 3), train_limit=30, test_limit=10)
+    splits = load_captioned(config)
+    assert (splits.info.num_train, splits.info.num_test) == (30, 10)
+    assert splits.info.image_shape == (24, 24, 3)
+    images, references = make_scenes(10, seed=2, size=24)  # the fixed test scenes
+    for (image, index), expected_image, expected in zip(
+        splits.test.as_numpy_iterator(), images, references, strict=True
+    ):
+        np.testing.assert_array_equal(image, expected_image)
+        assert splits.captions["test"][index] == expected
+    holdout = load_captioned(DataConfig(name="scenes", train_limit=30, validation="holdout"))
+    indices = [int(i) for _, i in holdout.validation.as_numpy_iterator()]
+    assert (
+        indices == list(range(27, 30))
+        and holdout.captions["validation"] is holdout.captions["train"]
+    )
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"name": "scenes", "image_shape": (24, 24, 1)}, "scenes are RGB"),
+        ({"name": "scenes", "classes": (0, 1)}, "captioned images have none"),
+        ({"name": "mnist"}, "captioning needs captioned images"),
+        ({"name": "coco_captions"}, "tfds coco_captions is not prepared"),
+    ],
+)
+def test_captioned_data_that_cannot_be_loaded_is_named(config, message, tmp_path):
+    from kerascnn.data.captioned import load_captioned
+    from kerascnn.errors import DataError
+    from kerascnn.recipes import DataConfig
+
+    with pytest.raises(DataError, match=message):
+        load_captioned(DataConfig(**config, tfds_data_dir=str(tmp_path)))

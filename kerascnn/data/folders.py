@@ -40,6 +40,8 @@ SPLIT_FILES = {
 def read_image(path, *, channels: int = 0, size: tuple[int, int] | None = None) -> np.ndarray:
     """One image file as uint8 (height, width, channels); `size` resizes it (bilinear)."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file {path} does not exist")
     try:
         data = path.read_bytes()
         image = tf.io.decode_image(data, channels=channels, expand_animations=False)

@@ -60,6 +60,10 @@ class TrainingStream:
     With `sequential_augmentation` (deterministic runs) batches are augmented one after the other,
     so each batch gets the same random draws in every run; otherwise in parallel, faster but in an
     order that can vary.
+
+    `targets` = (image index, label) arrays makes the examples those pairs instead of the
+    dataset's own (image, label): an image with five captions is five examples that share one
+    stored image.
     """
 
     def __init__(
@@ -71,14 +75,19 @@ class TrainingStream:
         augmentation=None,
         sequential_augmentation: bool = False,
         progress: str | None = None,
+        targets: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         cached = dataset.cache()
         if progress:
             fill_cache(cached, progress)
         images, labels = zip(*cached.batch(4096).as_numpy_iterator(), strict=True)
         self._images = tf.constant(np.concatenate(images))
-        self._labels = tf.constant(np.concatenate(labels))
+        if targets is None:
+            self._image_of, self._labels = None, tf.constant(np.concatenate(labels))
+        else:
+            self._image_of, self._labels = (tf.constant(np.asarray(t)) for t in targets)
         examples = int(self._labels.shape[0])
+        self.examples = examples
         self.steps_per_epoch = max(1, math.ceil(examples / batch_size))
         self.batch_size = batch_size
         self.seed = seed
@@ -89,7 +98,7 @@ class TrainingStream:
 
     def dataset(self, skip: int = 0) -> tf.data.Dataset:
         """The batches of the current epoch (see `start_epoch`) after the first `skip`."""
-        images, labels, epoch = self._images, self._labels, self._epoch
+        images, labels, image_of, epoch = self._images, self._labels, self._image_of, self._epoch
         seed = self.seed
 
         def one_epoch(_):
@@ -97,8 +106,9 @@ class TrainingStream:
                 tf.range(tf.shape(labels, out_type=tf.int64)[0]),
                 seed=tf.stack([tf.constant(seed, tf.int64), epoch]),
             )
+            pictures = order if image_of is None else tf.gather(image_of, order)
             return tf.data.Dataset.from_tensor_slices(
-                (tf.gather(images, order), tf.gather(labels, order))
+                (tf.gather(images, pictures), tf.gather(labels, order))
             )
 
         batches = tf.data.Dataset.from_tensors(0).flat_map(one_epoch).batch(self.batch_size)

@@ -57,12 +57,17 @@ class DatasetInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """Unbatched datasets of (uint8 image, int64 label); `validation` is None when not validating."""
+    """Unbatched datasets of (uint8 image, int64 label); `validation` is None when not validating.
+
+    Captioned images (`kerascnn.data.captioned`) have `captions`: per split, each image's reference
+    captions, and an image's label is its index there.
+    """
 
     train: tf.data.Dataset
     validation: tf.data.Dataset | None
     test: tf.data.Dataset
     info: DatasetInfo
+    captions: dict[str, list[list[str]]] | None = None
 
 
 def load_dataset(config) -> Splits:
@@ -86,7 +91,7 @@ def load_dataset(config) -> Splits:
             folders.read_flickr8k(data_dir)  # a malformed captions file is named first
             raise DataError(
                 f"{data_dir} holds captioned images (the Flickr8k layout), not class labels; "
-                "classifier recipes cannot train on it and kerascnn has no captioning recipe yet"
+                f"train a captioning recipe on it: kerascnn run flickr8k --data-dir {data_dir}"
             )
         arrays = _read_idx_dir(data_dir)
         return _from_arrays(

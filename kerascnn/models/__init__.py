@@ -36,6 +36,7 @@ RUN_ARGUMENTS = (
     "classes",
     "name",
     "seed",
+    "vocabulary",
 )
 
 

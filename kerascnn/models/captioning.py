@@ -8,15 +8,20 @@ Reference:
 `ShowAndTell` trains with teacher forcing: `call((images, tokens))` returns at position t the logits
 of the token after `tokens[:, t]` (feed a caption without its last token, predict it without its
 first); padding is left out of the loss through `sample_weight`, which keeps
-the loss right under `tf.distribute`. `greedy` and `beam_search` decode.
+the loss right under `tf.distribute`. `greedy` and `beam_search` decode; `caption` turns images
+into caption strings inside the graph (what the export serves). The model keeps its vocabulary
+(index -> word, as `kerascnn.captions.make_vocabulary` made it), so a saved model captions alone.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
+from kerascnn.captions import END, START
+from kerascnn.errors import RecipeError
 from kerascnn.registry import models
 
 
@@ -53,7 +58,10 @@ class ShowAndTell(keras.Model):
 
     Args:
         encoder: a model from images (pixel values 0-255) to a feature vector.
-        vocabulary_size: the number of tokens, padding (0) included.
+        vocabulary: the words by token index: padding (0), unknown (1), then the rest, the start
+            and end tokens among them (`TextVectorization.get_vocabulary()`).
+        max_length: the most words in a caption: training captions are cut there, decoding
+            stops after that many words and the end token.
         embedding_dim: size of the word embedding and of the projected image feature.
         units: the RNN's width.
         rnn: "lstm" (the paper's) or "gru".
@@ -65,8 +73,9 @@ class ShowAndTell(keras.Model):
     def __init__(
         self,
         encoder,
-        vocabulary_size,
+        vocabulary,
         *,
+        max_length=20,
         embedding_dim=256,
         units=512,
         rnn="lstm",
@@ -76,19 +85,26 @@ class ShowAndTell(keras.Model):
     ):
         super().__init__(**kwargs)
         if image_as not in ("input", "state"):
-            from kerascnn.errors import RecipeError
-
             raise RecipeError(
                 f"show_and_tell: image_as must be 'input' or 'state', got {image_as!r}"
             )
-        self.image_as = image_as
         if rnn not in ("lstm", "gru"):
-            from kerascnn.errors import RecipeError
-
             raise RecipeError(f"show_and_tell: rnn must be 'lstm' or 'gru', got {rnn!r}")
+        self.vocabulary = [str(word) for word in vocabulary]
+        missing = [token for token in (START, END) if token not in self.vocabulary]
+        if missing:
+            raise RecipeError(
+                f"show_and_tell: the vocabulary lacks {' and '.join(missing)}; make it with "
+                "kerascnn.captions.make_vocabulary"
+            )
+        self.start_id = self.vocabulary.index(START)
+        self.end_id = self.vocabulary.index(END)
+        self.max_length = int(max_length)
+        self.image_as = image_as
         self.encoder = encoder
         self.encoder.trainable = bool(train_encoder)
-        self.vocabulary_size = int(vocabulary_size)
+        vocabulary_size = len(self.vocabulary)
+        self.vocabulary_size = vocabulary_size
         self.embedding_dim = int(embedding_dim)
         self.units = int(units)
         self.rnn_kind = rnn
@@ -139,16 +155,19 @@ class ShowAndTell(keras.Model):
         state = list(state) if isinstance(state, (list, tuple)) else [state]
         return keras.ops.log_softmax(self.head(output), axis=-1), state
 
-    def greedy(self, images, *, start_id: int, end_id: int, max_length: int):
-        """The most likely next token at each step: (tokens (batch, max_length), log-probability
-        of each sequence up to and including its end token)."""
+    def greedy(self, images, *, max_length: int | None = None):
+        """The most likely next token at each step: (tokens (batch, max_length + 1), the
+        log-probability of each sequence up to and including its end token); padding (0) after
+        the end token."""
+        start_id, end_id = self.start_id, self.end_id
+        max_length = max_length or self.max_length
         state = self.start(images)
         batch = keras.ops.shape(images)[0]
         token = keras.ops.full((batch,), start_id, dtype="int32")
         done = keras.ops.zeros((batch,), dtype="bool")
         total = keras.ops.zeros((batch,))
         chosen = []
-        for _ in range(max_length):
+        for _ in range(max_length + 1):
             log_probs, state = self.step(token, state)
             token = keras.ops.cast(keras.ops.argmax(log_probs, axis=-1), "int32")
             best = keras.ops.max(log_probs, axis=-1)
@@ -158,18 +177,33 @@ class ShowAndTell(keras.Model):
             done = keras.ops.logical_or(done, keras.ops.equal(token, end_id))
         return keras.ops.stack(chosen, axis=1), total
 
-    def beam_search(self, images, *, start_id: int, end_id: int, max_length: int, width: int = 3):
+    def caption(self, images, *, max_length: int | None = None):
+        """Greedy captions of `images` as strings (batch,), decoded inside the graph."""
+        tokens, _ = self.greedy(images, max_length=max_length)
+        return self.to_text(tokens)
+
+    def to_text(self, tokens):
+        """Token sequences (batch, length) as strings: the words before the end token, without
+        padding, unknown or start tokens."""
+        tokens = tf.convert_to_tensor(tokens, tf.int32)
+        before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(tokens, self.end_id), tf.int32), 1), 0)
+        keep = before_end & (tokens > 1) & tf.not_equal(tokens, self.start_id)
+        words = tf.where(keep, tf.gather(tf.constant(self.vocabulary), tokens), "")
+        text = tf.strings.reduce_join(words, axis=-1, separator=" ")
+        return tf.strings.strip(tf.strings.regex_replace(text, " +", " "))
+
+    def beam_search(self, images, *, width: int = 3, max_length: int | None = None):
         """Beam search with `width` hypotheses per image (the greedy one kept as a candidate, so
         the result is never less likely than greedy decoding): (tokens as a list of int lists,
         their log-probabilities)."""
-        greedy_tokens, greedy_scores = self.greedy(
-            images, start_id=start_id, end_id=end_id, max_length=max_length
-        )
+        start_id, end_id = self.start_id, self.end_id
+        max_length = max_length or self.max_length
+        greedy_tokens, greedy_scores = self.greedy(images, max_length=max_length)
         greedy_tokens = np.asarray(greedy_tokens)
         results, scores = [], []
         for index in range(int(keras.ops.shape(images)[0])):
             image = images[index : index + 1]
-            best, score = self._beam_one(image, start_id, end_id, max_length, width)
+            best, score = self._beam_one(image, start_id, end_id, max_length + 1, width)
             fallback = _until_end(greedy_tokens[index].tolist(), end_id)
             if float(greedy_scores[index]) > score:
                 best, score = fallback, float(greedy_scores[index])
@@ -177,11 +211,11 @@ class ShowAndTell(keras.Model):
             scores.append(score)
         return results, np.array(scores, np.float32)
 
-    def _beam_one(self, image, start_id, end_id, max_length, width):
+    def _beam_one(self, image, start_id, end_id, steps, width):
         state = [np.asarray(s) for s in self.start(image)]
         beams = [([], 0.0, state, start_id)]  # (tokens, log-probability, state, last token)
         finished = []
-        for _ in range(max_length):
+        for _ in range(steps):
             if not beams:
                 break
             tokens = np.array([b[3] for b in beams], np.int32)
@@ -211,7 +245,8 @@ class ShowAndTell(keras.Model):
         return {
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "vocabulary_size": self.vocabulary_size,
+            "vocabulary": self.vocabulary,
+            "max_length": self.max_length,
             "embedding_dim": self.embedding_dim,
             "units": self.units,
             "rnn": self.rnn_kind,
@@ -226,15 +261,43 @@ class ShowAndTell(keras.Model):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package="kerascnn")
+class CaptionWriter(keras.Model):
+    """A `ShowAndTell` as served: images (pixel values 0-255) in, greedy caption strings out."""
+
+    def __init__(self, captioner, **kwargs):
+        kwargs.setdefault("name", f"{captioner.name}_captions")
+        super().__init__(**kwargs)
+        self.captioner = captioner
+        self.built = True  # the captioner is built
+
+    def call(self, images):
+        return self.captioner.caption(images)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "captioner": keras.saving.serialize_keras_object(self.captioner),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["captioner"] = keras.saving.deserialize_keras_object(config["captioner"])
+        return cls(**config)
+
+
 def _until_end(tokens: list[int], end_id: int) -> list[int]:
     return tokens[: tokens.index(end_id) + 1] if end_id in tokens else tokens
 
 
 @models.register(task="captioning")
 def show_and_tell(
-    vocabulary_size,
+    vocabulary,
     *,
     image_shape=(64, 64, 3),
+    max_length=20,
+    max_words=None,
     encoder="small",
     encoder_args=None,
     embedding_dim=256,
@@ -246,15 +309,21 @@ def show_and_tell(
 ) -> ShowAndTell:
     """Show and Tell (Vinyals et al. 2015): a CNN encoder, an LSTM or GRU decoder started from it.
 
+    `vocabulary` (index -> word, most frequent first) comes from the training captions (the run
+    makes it); `max_words` keeps only its first entries (rarer words become unknown);
     `encoder` is "small" (`small_encoder`, for small images) or the name of a registered classifier
     (its backbone, average-pooled); see `ShowAndTell` for the rest."""
     if encoder == "small":
         cnn = small_encoder(image_shape)
     else:
         cnn = registered_encoder(encoder, image_shape, **dict(encoder_args or {}))
-    return ShowAndTell(
+    if max_words is not None:
+        kept = list(vocabulary)[: int(max_words)]
+        vocabulary = kept + [t for t in (START, END) if t in vocabulary and t not in kept]
+    model = ShowAndTell(
         cnn,
-        vocabulary_size,
+        vocabulary,
+        max_length=max_length,
         embedding_dim=embedding_dim,
         units=units,
         rnn=rnn,
@@ -262,3 +331,6 @@ def show_and_tell(
         train_encoder=train_encoder,
         name=name,
     )
+    # Built like a Functional model: every weight exists before compile, fit or a checkpoint load.
+    model((np.zeros((1, *image_shape), np.float32), np.zeros((1, 1), np.int32)))
+    return model

@@ -29,8 +29,11 @@ def _positive(value, field):
 class DataConfig:
     """Which dataset, where it lives, and how it is split.
 
-    `name` is a tfds name (mnist, fashion_mnist, cifar10 ...) or 'mnist_sample' for the bundled sample.
-    `data_dir` is a folder of MNIST-format IDX files used instead of tfds (also: $KERASCNN_DATA_DIR).
+    `name` is a tfds name (mnist, fashion_mnist, cifar10 ...) or 'mnist_sample' for the bundled sample;
+    captioning recipes take 'scenes' (synthetic), 'flickr8k' (with `data_dir`) or 'coco_captions'
+    (`kerascnn.data.captioned`).
+    `data_dir` is a folder used instead of tfds (also: $KERASCNN_DATA_DIR): MNIST-format IDX files,
+    class folders of images, or for captioning the Flickr8k layout.
     `tfds_data_dir` is where tfds keeps prepared datasets (default: tfds' own, ~/tensorflow_datasets).
     `image_shape` is the (height, width, channels) the model trains on; other images are adapted
     (padded or resized, channels repeated or averaged; see `kerascnn.data.adapt`). None: as stored.
@@ -271,7 +274,8 @@ class Recipe:
     trained on this recipe's data as a run of its own (resumable; a finished one is reused), and
     the ensemble averages their probabilities (`kerascnn.training.ensemble`).
     `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
-    `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`).
+    `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`);
+    `target_bleu4` the corpus BLEU-4 of a captioning recipe's greedy test captions.
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
     """
 
@@ -296,6 +300,7 @@ class Recipe:
     runs_dir: str = "runs"
     target_accuracy: float | None = None
     target_inception_score: float | None = None
+    target_bleu4: float | None = None
     source: str = ""
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -319,6 +324,12 @@ class Recipe:
             "target_inception_score",
             "None or at least 1",
             self.target_inception_score,
+        )
+        _require(
+            self.target_bleu4 is None or 0 < self.target_bleu4 <= 1,
+            "target_bleu4",
+            "None or in (0, 1]",
+            self.target_bleu4,
         )
         _require(
             self.target_accuracy is None or 0 < self.target_accuracy <= 1,

@@ -95,6 +95,46 @@ class GanQualityLogger(keras.callbacks.Callback):
         logs.update(self.scorer(images))
 
 
+class CaptionLogger(keras.callbacks.Callback):
+    """A captioning model on held-out images after every epoch: BLEU-1...4 of its greedy captions
+    of the first `count` of them in the epoch logs (`val_bleu1`... every `every` epochs and after
+    the last), and a grid of the first `grid` with their captions as `epoch_NNN.png` under
+    `folder` and as the TensorBoard image `captions` (when `log_dir` is set)."""
+
+    def __init__(self, references, folder, log_dir=None, *, count=1000, grid=16, every=1):
+        super().__init__()
+        self.references = references
+        self.folder = Path(folder)
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.count = count
+        self.grid = grid
+        self.every = every
+
+    def on_train_begin(self, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._writer = None if self.log_dir is None else tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerascnn import viz
+
+        last = epoch + 1 == self.params.get("epochs")
+        scored = self.every and ((epoch + 1) % self.every == 0 or last)
+        count = self.count if scored else self.grid
+        generated = self.references.caption(self.model, count)
+        if scored and logs is not None:
+            logs.update({f"val_{k}": v for k, v in self.references.bleu(generated).items()})
+        figure = self.references.grid(generated[: self.grid], title=f"epoch {epoch + 1}")
+        viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
+        if self._writer is not None:
+            with self._writer.as_default(), tf.summary.record_if(True):
+                tf.summary.image("captions", viz.figure_tensor(figure), step=epoch)
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
 class NonFiniteLossGuard(keras.callbacks.Callback):
     """Stops training at the first step whose loss is NaN or infinite and remembers where.
 

@@ -86,6 +86,12 @@ def check_recipe(recipe: Recipe) -> None:
             "optimizer.schedule='plateau' and label_smoothing are for classifiers; "
             f"{recipe.model.name!r} is not one"
         )
+    if task.name == "captioning" and recipe.augmentation != "none":
+        raise RecipeError(
+            f"augmentation {recipe.augmentation!r} would make captions wrong (a flipped scene "
+            "swaps left and right, a colour change renames colours); use augmentation 'none' "
+            "for captioning"
+        )
     if task.name != "classification" and recipe.transfer.init_from:
         raise RecipeError(
             f"transfer.init_from is for classifiers; {recipe.model.name!r} is not one"
@@ -181,11 +187,11 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     if why:
         print(f"precision auto: {policy}, because {why}", flush=True)
     with precision_policy(recipe.precision):
-        data = load_dataset(recipe.data)
-        strategy = make_strategy(recipe.strategy)
         task = task_of(recipe)
+        data = task.load(recipe.data)
+        strategy = make_strategy(recipe.strategy)
         with strategy.scope():
-            model = task.build(recipe, data.info)
+            model = task.build(recipe, data)
         check_outputs(recipe, model.count_params())
 
         if data.info.notice:
@@ -203,6 +209,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
             ),
             sequential_augmentation=recipe.deterministic,
             progress=preparing(data.info.num_train, "training"),
+            targets=task.stream_targets(model, data),
         )
         test = batches(
             data.test,
@@ -245,7 +252,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
                 train=stream.dataset(),
                 held_out=test if validation is None else validation,
                 class_names=data.info.class_names,
-                examples_per_epoch=data.info.num_train,
+                examples_per_epoch=stream.examples,
                 batch_size=recipe.batch_size,
                 update_freq=recipe.callbacks.update_freq,
                 examples=recipe.callbacks.inspect_examples if task.evaluates_held_out else 0,

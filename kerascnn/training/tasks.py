@@ -8,6 +8,8 @@ for the rest:
   probabilities.
 - `GanTask`: a `DCGAN`; the Inception Score and Fréchet distance of generated digits
   (`kerascnn.quality`); the export serves the generator, noise -> uint8 images.
+- `CaptioningTask`: Show and Tell on captioned images (`kerascnn.data.captioned`), one example per
+  (image, caption) pair; BLEU of greedy captions of the test images; the export serves captions.
 """
 
 from __future__ import annotations
@@ -25,24 +27,38 @@ AUX_LOSS_WEIGHT = 0.3
 MAIN_OUTPUT = "predictions"
 
 
-def _optimizer(recipe, info):
+def _optimizer(recipe, info, *, examples: int | None = None):
     return make_optimizer(
         recipe.optimizer,
-        num_examples=info.num_train,
+        num_examples=examples or info.num_train,
         batch_size=recipe.batch_size,
         epochs=recipe.epochs,
     )
 
 
-class ClassificationTask:
+class ImageTask:
+    """What classifiers and GANs share: images with class labels, one example per image."""
+
+    def load(self, config):
+        from kerascnn.data import load_dataset
+
+        return load_dataset(config)
+
+    def stream_targets(self, model, data):
+        """The training examples when they are not the dataset's (image, label); None: they are."""
+        return None
+
+
+class ClassificationTask(ImageTask):
     """A classifier behind `Rescaling(1/255)`, trained with cross-entropy, scored by accuracy."""
 
     name = "classification"
     evaluates_held_out = True
 
-    def build(self, recipe, info) -> keras.Model:
+    def build(self, recipe, data) -> keras.Model:
         from kerascnn.models import create_model
 
+        info = data.info
         classifier = create_model(
             recipe.model.name,
             input_shape=info.image_shape,
@@ -171,15 +187,16 @@ def inference_model(model: keras.Model, recipe) -> keras.Model:
     return inference
 
 
-class GanTask:
+class GanTask(ImageTask):
     """A `DCGAN` trained on the training images; scored and exported by its generator."""
 
     name = "gan"
     evaluates_held_out = False
 
-    def build(self, recipe, info) -> keras.Model:
+    def build(self, recipe, data) -> keras.Model:
         from kerascnn.models import create_model
 
+        info = data.info
         gan = create_model(
             recipe.model.name, image_shape=info.image_shape, seed=recipe.seed, **recipe.model.args
         )
@@ -260,18 +277,113 @@ def generate_pixels(generator: keras.Model, count: int, *, seed: int = 0, batch_
     return np.clip(np.round((np.asarray(images, np.float32) + 1) * 127.5), 0, 255)
 
 
-TASKS = {task.name: task for task in (ClassificationTask(), GanTask())}
+class CaptioningTask:
+    """Show and Tell trained with teacher forcing on every (image, caption) pair, padding masked
+    through `sample_weight`; scored by BLEU-1...4 of its greedy captions of the test images."""
+
+    name = "captioning"
+    # Held-out images are scored by BLEU (`CaptionLogger`), not by a validation loss.
+    evaluates_held_out = False
+
+    def load(self, config):
+        from kerascnn.data.captioned import load_captioned
+
+        return load_captioned(config)
+
+    def build(self, recipe, data) -> keras.Model:
+        from kerascnn import captions
+        from kerascnn.models import create_model
+
+        texts = [c for group in data.captions["train"] for c in group]
+        vocabulary = captions.make_vocabulary(texts, max_length=1).get_vocabulary()
+        model = create_model(
+            recipe.model.name,
+            vocabulary=vocabulary,
+            image_shape=data.info.image_shape,
+            **dict(recipe.model.args),
+        )
+        model.compile(
+            optimizer=_optimizer(recipe, data.info, examples=len(texts)),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=["accuracy"],
+            steps_per_execution=recipe.steps_per_execution,
+        )
+        return model
+
+    def stream_targets(self, model, data):
+        """(image index, tokens) of every training caption, in the model's vocabulary."""
+        from kerascnn import captions
+
+        vectorize = captions.vectorizer(model.max_length, vocabulary=model.vocabulary)
+        return captions.caption_pairs(vectorize, data.captions["train"])
+
+    def start_phase(self, model, recipe, info, epoch: int) -> None:
+        """A captioner trains in one phase."""
+
+    def fit_data(self, model, dataset, recipe):
+        """Teacher forcing: the caption without its last token in, without its first as the
+        target; padding weighs 0."""
+        if dataset is None:
+            return None
+
+        def teacher_forcing(images, tokens):
+            targets = tokens[:, 1:]
+            return (images, tokens[:, :-1]), targets, tf.cast(targets > 0, tf.float32)
+
+        return dataset.map(teacher_forcing)
+
+    def prepare(self, recipe, data, test):
+        """The test images with their references (`kerascnn.captions.HeldOut`)."""
+        from kerascnn.captions import HeldOut
+
+        images, indices = [], []
+        for batch_images, batch_indices in test:
+            images.append(np.asarray(batch_images).astype(np.uint8))
+            indices.append(np.asarray(batch_indices))
+        references = [data.captions["test"][i] for i in np.concatenate(indices)]
+        return HeldOut(np.concatenate(images), references)
+
+    def callbacks(self, recipe, run_dir, held_out) -> list:
+        from kerascnn.training.callbacks import CaptionLogger, image_log_dir
+
+        return [
+            CaptionLogger(
+                held_out,
+                run_dir / "captions",
+                image_log_dir(recipe.callbacks, run_dir),
+                count=recipe.callbacks.quality_examples,
+                grid=recipe.callbacks.sample_grid,
+                every=recipe.callbacks.quality_every,
+            )
+        ]
+
+    def evaluate(self, model, recipe, test, held_out, *, verbose):
+        scores = held_out.bleu(held_out.caption(model))
+        return model, {f"test_{name}": value for name, value in scores.items()}
+
+    def export_parts(self, model, recipe, test):
+        from kerascnn.models.captioning import CaptionWriter
+
+        return CaptionWriter(model), next(iter(test))[0].numpy()
+
+    def headline(self, metrics) -> str:
+        return (
+            f"BLEU-4 {metrics['test_bleu4']:.3f} (BLEU-1 {metrics['test_bleu1']:.3f}) "
+            f"of greedy captions of {metrics['data']['num_test']} test images"
+        )
+
+
+TASKS = {task.name: task for task in (ClassificationTask(), GanTask(), CaptioningTask())}
 
 
 def task_of(recipe):
-    """The task of the recipe's model; a model that is only part of another (a GAN's generator),
-    or of a task no recipe trains yet (captioning), cannot be a recipe's model."""
+    """The task of the recipe's model; a model that is only part of another (a GAN's generator)
+    cannot be a recipe's model."""
     task = models.metadata(recipe.model.name)["task"]
     if task not in TASKS:
         raise RecipeError(
             f"model {recipe.model.name!r} is a {task.replace('_', ' ')} model, not a model a "
-            f"recipe trains; a recipe needs one of "
-            f"{', '.join(models.names(task='classification'))} or "
-            f"{', '.join(models.names(task='gan'))}"
+            "recipe trains; a recipe needs one of "
+            + "; ".join(f"{', '.join(models.names(task=name))}" for name in TASKS)
         )
     return TASKS[task]
