@@ -326,6 +326,8 @@ def write_report(run_dir, *, examples: int = 2000) -> Path:
     with files.atomic_directory(run_dir / REPORT_DIR) as staging:
         if hasattr(model, "generator"):
             names = _write_gan_figures(staging, recipe, model, run_dir)
+        elif hasattr(model, "caption"):
+            names = _write_caption_figures(staging, recipe, model, run_dir)
         else:
             model = inference_model(model, recipe)
             data = load_dataset(recipe.data)
@@ -382,6 +384,24 @@ def _write_gan_figures(output, recipe, gan, run_dir) -> list[str]:
         viz.save(samples, output / "samples.png"),
         *_write_filters(output, gan.discriminator),
         *_write_layer_time(output, gan.generator, noise.astype(np.float32)),
+    ]
+    return [path.name for path in paths]
+
+
+def _write_caption_figures(output, recipe, captioner, run_dir) -> list[str]:
+    """A captioning run's PNGs: curves, 16 test images with their captions, and the encoder's
+    first-layer filters."""
+    from kerascnn.data import batches
+    from kerascnn.training.tasks import task_of
+
+    task = task_of(recipe)
+    data = task.load(recipe.data)
+    held_out = task.prepare(recipe, data, batches(data.test.take(16), batch_size=16))
+    grid = held_out.grid(held_out.caption(captioner), title=f"{recipe.name}: test images")
+    paths = [
+        *_write_curves(output, recipe, run_dir),
+        viz.save(grid, output / "captions.png"),
+        *_write_filters(output, captioner.encoder),
     ]
     return [path.name for path in paths]
 

@@ -119,6 +119,7 @@ def caption_grid(images, generated, references, *, columns: int = 4, title: str 
             textwrap.fill(generated[index] or "(empty)", 34),
             fontsize=7,
             color="black",
+            fontweight="bold",
         )
         axis.set_title(textwrap.fill(references[index], 34), fontsize=7, color="grey")
     if title:

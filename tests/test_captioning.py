@@ -121,9 +121,14 @@ def test_a_vocabulary_without_start_and_end_is_refused():
 
 # --- the captioning recipe end to end ------------------------------------------------------------
 
+# Three short epochs on 600 scenes of 32 px: enough to learn the captions' language, not yet
+# their colours and shapes.
 SMALL = {
+    "epochs": 3,
     "data.image_shape": (32, 32, 3),
-    "model.args": {"units": 64, "embedding_dim": 32, "max_length": 16},
+    "data.train_limit": 600,
+    "data.test_limit": 100,
+    "model.args": {"units": 128, "embedding_dim": 64, "max_length": 16, "image_as": "state"},
 }
 
 
@@ -136,7 +141,6 @@ def captioned(tmp_path_factory):
         "captioning",
         smoke=True,
         verbose=0,
-        epochs=2,
         runs_dir=str(root / "runs"),
         export={"directory": str(root / "saved_models")},
         **SMALL,
@@ -149,13 +153,29 @@ def test_the_recipe_scores_bleu_and_shows_captions(captioned):
 
     _, result = captioned
     metrics = result.metrics
-    assert metrics["task"] == "captioning" and metrics["data"]["num_test"] == 32
+    assert metrics["task"] == "captioning" and metrics["data"]["num_test"] == 100
     assert all(0 <= metrics[f"test_bleu{n}"] <= 1 for n in range(1, 5))
-    assert len(result.history["val_bleu4"]) == 2 and "BLEU-4" in result.headline
+    assert len(result.history["val_bleu4"]) == 3 and "BLEU-4" in result.headline
     grids = sorted(p.name for p in (result.run_dir / "captions").iterdir())
-    assert grids == ["epoch_001.png", "epoch_002.png"]
+    assert grids == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
     images = EventAccumulator(str(result.run_dir / "tensorboard" / "images")).Reload()
-    assert [event.step for event in images.Tensors("captions")] == [0, 1]
+    assert [event.step for event in images.Tensors("captions")] == [0, 1, 2]
+
+
+def test_training_raises_bleu_clearly_above_an_untrained_models(captioned):
+    from kerascnn.data import batches
+    from kerascnn.training.tasks import task_of
+
+    _, result = captioned
+    task = task_of(result.recipe)
+    data = task.load(result.recipe.data)
+    keras.utils.set_random_seed(result.recipe.seed)
+    untrained = task.build(result.recipe, data)
+    held_out = task.prepare(result.recipe, data, batches(data.test, batch_size=32))
+    before = held_out.bleu(held_out.caption(untrained))
+    after = {n: result.metrics[f"test_bleu{n}"] for n in range(1, 5)}
+    assert after[1] > before["bleu1"] + 0.05, (before, after)
+    assert after[2] > max(3 * before["bleu2"], before["bleu2"] + 0.08), (before, after)
 
 
 def test_the_export_captions_like_the_python_api_in_a_fresh_process(captioned):
@@ -220,3 +240,26 @@ def test_the_caption_command_names_what_is_wrong(captioned, capsys, tmp_path):
     assert f"image file {tmp_path / 'missing.png'} does not exist" in capsys.readouterr().err
     assert main(["caption", str(tmp_path), str(tmp_path / "missing.png")]) == 2
     assert "neither an export" in capsys.readouterr().err
+
+
+def test_the_captioning_recipes_model_has_the_parameters_the_readme_quotes():
+    from kerascnn.recipes import get
+
+    args = dict(get("captioning").model.args)
+    words = [f"w{i}" for i in range(23)]
+    model = show_and_tell(["", "[UNK]", captions.START, captions.END, *words], **args)
+    assert model.count_params() == 10_079_227
+    assert model.project.count_params() == 8 * 8 * 128 * 2 * 512 + 2 * 512
+
+
+def test_the_report_of_a_captioning_run_shows_captioned_test_images(captioned):
+    from kerascnn.inspection import write_report
+
+    _, result = captioned
+    page = write_report(result.run_dir)
+    assert {p.name for p in page.parent.iterdir()} == {
+        "index.html",
+        "curves.png",
+        "captions.png",
+        "filters.png",
+    }
