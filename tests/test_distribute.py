@@ -1,6 +1,6 @@
 """MirroredStrategy over 2 logical CPU devices trains what one device trains: the same global batch
-and seed give the same loss at every step (within 1e-5), for deep_mnist and for the DCGAN's own
-train_step. Run in a subprocess: logical devices must be set before TensorFlow starts."""
+and seed give the same loss at every step (within 1e-5), for deep_mnist, for the DCGAN's own
+train_step, and for the captioner, whose padding is masked through `sample_weight`. Run in a subprocess: logical devices must be set before TensorFlow starts."""
 
 import json
 import subprocess
@@ -46,11 +46,33 @@ def gan(strategy):
     model.fit(images, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[losses])
     return losses.seen
 
+def captioner(strategy):
+    from kerascnn.captions import END, START
+    from kerascnn.models.captioning import show_and_tell
+    vocabulary = ["", "[UNK]", START, END, *(f"w{i}" for i in range(8))]
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = show_and_tell(vocabulary, image_shape=(16, 16, 3), embedding_dim=8, units=16,
+                              max_length=6)
+        model.compile(keras.optimizers.Adam(1e-3),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (64, 16, 16, 3)).astype("float32")
+    tokens = np.zeros((64, 8), np.int32)
+    for row, length in enumerate(rng.integers(1, 7, 64)):  # captions of 1-6 words, then padding
+        tokens[row, : length + 2] = [2, *rng.integers(4, 12, length), 3]
+    weights = (tokens[:, 1:] > 0).astype("float32")
+    losses = Losses(["loss"])
+    model.fit((images, tokens[:, :-1]), tokens[:, 1:], sample_weight=weights, batch_size=16,
+              epochs=2, shuffle=False, verbose=0, callbacks=[losses])
+    return losses.seen
+
 one = tf.distribute.OneDeviceStrategy("/cpu:0")
 two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 print(json.dumps({"replicas": two.num_replicas_in_sync,
                   "classifier": [classifier(one), classifier(two)],
-                  "gan": [gan(one), gan(two)]}))
+                  "gan": [gan(one), gan(two)],
+                  "captioner": [captioner(one), captioner(two)]}))
 """
 
 
@@ -61,9 +83,12 @@ def test_two_replicas_give_the_losses_of_one_device():
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
-    for name in ("classifier", "gan"):
+    # The captioner's first step agrees exactly (the masked loss is reduced the same way); later
+    # steps drift by a few 1e-5: its synchronized BatchNorm and seven LSTM steps sum in float32 in
+    # another order on two replicas.
+    for name, tolerance in (("classifier", 1e-5), ("gan", 1e-5), ("captioner", 1e-4)):
         one, two = result[name]
         assert len(one) == len(two) == 8, name  # 2 epochs of 4 steps
         for step, (a, b) in enumerate(zip(one, two, strict=True)):
             for x, y in zip(a, b, strict=True):
-                assert abs(x - y) <= 1e-5, (name, step, a, b)
+                assert abs(x - y) <= (1e-6 if step == 0 else tolerance), (name, step, a, b)

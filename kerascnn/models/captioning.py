@@ -32,7 +32,9 @@ def small_encoder(image_shape, *, filters=(32, 64, 128), name="encoder") -> kera
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for index, width in enumerate(filters, start=1):
         x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
-        x = layers.BatchNormalization(name=f"conv{index}_bn")(x)
+        # Synchronized: replicas normalize with the global batch's statistics, so training
+        # under MirroredStrategy matches one device.
+        x = layers.BatchNormalization(synchronized=True, name=f"conv{index}_bn")(x)
         x = layers.Activation("relu", name=f"conv{index}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
     # Keep where things are: a caption says what is above or left of what.
