@@ -248,7 +248,7 @@ def test_the_captioning_recipes_model_has_the_parameters_the_readme_quotes():
     args = dict(get("captioning").model.args)
     words = [f"w{i}" for i in range(23)]
     model = show_and_tell(["", "[UNK]", captions.START, captions.END, *words], **args)
-    assert model.count_params() == 10_079_227
+    assert model.count_params() == 10_078_555
     assert model.project.count_params() == 8 * 8 * 128 * 2 * 512 + 2 * 512
 
 
@@ -263,3 +263,26 @@ def test_the_report_of_a_captioning_run_shows_captioned_test_images(captioned):
         "captions.png",
         "filters.png",
     }
+
+
+@pytest.mark.parametrize("train_encoder", [True, False])
+def test_a_registered_encoder_is_fine_tuned_or_frozen(train_encoder):
+    keras.utils.set_random_seed(0)
+    model = show_and_tell(
+        VOCABULARY,
+        image_shape=(32, 32, 3),
+        encoder="resnet18",
+        encoder_args={"stem": "small"},
+        embedding_dim=8,
+        units=16,
+        max_length=5,
+        train_encoder=train_encoder,
+    )
+    assert model.encoder.layers[-1].name == "resnet18" and model.encoder.output_shape == (None, 512)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    images = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    tokens = np.tile(TOKENS[:1], (4, 1))
+    before = [w.numpy().copy() for w in model.encoder.weights]
+    model.fit((images, tokens[:, :-1]), tokens[:, 1:], epochs=1, verbose=0)
+    changed = any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.encoder.weights))
+    assert changed == train_encoder

@@ -26,16 +26,23 @@ from kerascnn.registry import models
 
 
 def small_encoder(image_shape, *, filters=(32, 64, 128), name="encoder") -> keras.Model:
-    """A small CNN for small images: (conv-BN-ReLU, max-pool) per width, then global average
-    pooling; takes pixel values 0-255."""
+    """A small CNN for small images: (conv-ReLU, max-pool) per width, the feature map flattened;
+    takes pixel values 0-255.
+
+    No BatchNorm: with it the captions of the synthetic scenes were far worse in inference mode
+    than with batch statistics (BLEU-4 0.53 against 0.87 after three epochs): the moving
+    averages lagged the encoder's fast-changing statistics."""
     inputs = keras.Input(shape=tuple(image_shape), name="images")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for index, width in enumerate(filters, start=1):
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
-        # Synchronized: replicas normalize with the global batch's statistics, so training
-        # under MirroredStrategy matches one device.
-        x = layers.BatchNormalization(synchronized=True, name=f"conv{index}_bn")(x)
-        x = layers.Activation("relu", name=f"conv{index}_relu")(x)
+        x = layers.Conv2D(
+            width,
+            3,
+            padding="same",
+            activation="relu",
+            kernel_initializer="he_normal",
+            name=f"conv{index}",
+        )(x)
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
     # Keep where things are: a caption says what is above or left of what.
     x = layers.Flatten(name="flatten")(x)
