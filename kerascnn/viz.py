@@ -107,7 +107,7 @@ def caption_grid(images, generated, references, *, columns: int = 4, title: str 
     columns = min(columns, count)
     rows = -(-count // columns)
     figure = Figure(
-        figsize=(2.6 * columns, 3.0 * rows + (0.4 if title else 0)), layout="constrained"
+        figsize=(2.8 * columns, 3.6 * rows + (0.5 if title else 0)), layout="constrained"
     )
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for index, axis in enumerate(axes):

@@ -38,10 +38,12 @@ def classifier_recipes() -> list[str]:
     ]
 
 
-def train_rate(recipe, steps: int, info, augmentation=None) -> tuple[float, float]:
-    """(training images/s, inference images/s) of `recipe`'s model on random images."""
+def train_rate(recipe, steps: int, data, augmentation=None) -> tuple[float, float]:
+    """(training images/s, inference images/s) of `recipe`'s model on random images of `data`'s
+    shape."""
+    info = data.info
     with precision_policy(recipe.precision):
-        model = task_of(recipe).build(recipe, info)
+        model = task_of(recipe).build(recipe, data)
         batch = recipe.batch_size
         rng = np.random.default_rng(0)
         images = rng.integers(0, 256, (batch * 4, *info.image_shape)).astype(np.float32)
@@ -90,7 +92,7 @@ def main() -> int:
         data = load_dataset(
             recipes.resolve(recipe, {"data.train_limit": 8, "data.test_limit": 8}).data
         )
-        training, inference = train_rate(recipe, args.steps, data.info)
+        training, inference = train_rate(recipe, args.steps, data)
         print(
             f"{name:<14} {recipe.model.name:<16} {recipe.batch_size:>5} {recipe.precision:<15} "
             f"{training:>12.0f} {inference:>12.0f}",
@@ -105,8 +107,8 @@ def main() -> int:
     recipe = recipes.get("deep_mnist")
     offs, ons = [], []
     for _ in range(2):  # alternated, so that both see the same machine
-        offs.append(train_rate(recipe, args.steps, sample.info)[0])
-        ons.append(train_rate(recipe, args.steps, sample.info, augmentation=digits)[0])
+        offs.append(train_rate(recipe, args.steps, sample)[0])
+        ons.append(train_rate(recipe, args.steps, sample, augmentation=digits)[0])
     off, on = max(offs), max(ons)
     print(
         f"deep_mnist training: {off:.0f} images/s; with digits augmentation {on:.0f} ({on / off:.0%})"

@@ -39,7 +39,7 @@ def main() -> int:
     results = {}
     for policy in POLICIES:
         with precision_policy(policy):
-            model = inference_model(task_of(recipe).build(recipe, data.info), recipe)
+            model = inference_model(task_of(recipe).build(recipe, data), recipe)
             model.set_weights(trained.get_weights())
             started = time.perf_counter()
             scores = model.evaluate(test, return_dict=True, verbose=0)

@@ -284,5 +284,6 @@ def test_a_registered_encoder_is_fine_tuned_or_frozen(train_encoder):
     tokens = np.tile(TOKENS[:1], (4, 1))
     before = [w.numpy().copy() for w in model.encoder.weights]
     model.fit((images, tokens[:, :-1]), tokens[:, 1:], epochs=1, verbose=0)
-    changed = any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.encoder.weights))
+    after = [w.numpy() for w in model.encoder.weights]
+    changed = any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert changed == train_encoder

@@ -66,7 +66,7 @@ def test_two_phases_train_the_head_alone_then_everything_slower(digits_0_to_4):
     )
     data = load_dataset(recipe.data)
     task = ClassificationTask()
-    model = task.build(recipe, data.info)
+    model = task.build(recipe, data)
     classifier = transfer.classifier_of(model)
     heads = transfer.head_layers(recipe, classifier)
     assert [layer.name for layer in heads] == ["fc1", "fc2"]  # what include_top=False leaves out
