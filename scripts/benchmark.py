@@ -25,7 +25,7 @@ from kerascnn import recipes
 from kerascnn.data import TrainingStream, create_augmentation, load_dataset
 from kerascnn.recipes import DataConfig
 from kerascnn.registry import models
-from kerascnn.training.runtime import precision_policy
+from kerascnn.training.runtime import precision_policy, resolve_precision
 from kerascnn.training.tasks import task_of
 
 
@@ -65,6 +65,58 @@ def train_rate(recipe, steps: int, data, augmentation=None) -> tuple[float, floa
         model.predict(np.concatenate([images] * max(1, steps // 4)), batch_size=batch, verbose=0)
         inference = len(images) * max(1, steps // 4) / (time.perf_counter() - started)
     return training, inference
+
+
+def pytorch_deep_mnist(classes: int = 10):
+    """The book's DeepConvNet in PyTorch, layer for layer as `deep_mnist_cnn` (123,552 parameters)."""
+    from torch import nn
+
+    def conv(inputs, outputs, padding):
+        layer = nn.Conv2d(inputs, outputs, 3, padding=padding)
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+        return [layer, nn.ReLU()]
+
+    return nn.Sequential(
+        *conv(1, 16, 1), *conv(16, 16, 1), nn.MaxPool2d(2),
+        *conv(16, 32, 1), *conv(32, 32, 2), nn.MaxPool2d(2),
+        *conv(32, 64, 1), *conv(64, 64, 1), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 4 * 4, 50), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(50, classes), nn.Dropout(0.5),
+    )  # fmt: skip
+
+
+def pytorch_rate(batch: int, steps: int, *, bfloat16: bool = False) -> float:
+    """Training images/s of a plain PyTorch eager loop (Adam 1e-3, cross-entropy) over
+    `pytorch_deep_mnist` on random images held in memory, as a PyTorch user would write it;
+    `bfloat16` wraps the forward pass in CPU autocast."""
+    import torch
+
+    torch.manual_seed(0)
+    model = pytorch_deep_mnist()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.uniform(0, 1, (batch * 4, 1, 28, 28)).astype(np.float32))
+    labels = torch.tensor(rng.integers(0, 10, batch * 4))
+
+    def train(count: int) -> None:
+        model.train()
+        for step in range(count):
+            start = (step % 4) * batch
+            optimizer.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+                loss = loss_fn(model(images[start : start + batch]), labels[start : start + batch])
+            loss.backward()
+            optimizer.step()
+
+    train(3)  # warm-up
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        train(steps)
+        rates.append(steps * batch / (time.perf_counter() - started))
+    return float(np.median(rates))
 
 
 def pipeline_rate(data, batch_size: int, augmentation) -> float:
@@ -113,7 +165,43 @@ def main() -> int:
     print(
         f"deep_mnist training: {off:.0f} images/s; with digits augmentation {on:.0f} ({on / off:.0%})"
     )
+    compare_with_pytorch(recipe, sample, args.steps)
     return 0
+
+
+def compare_with_pytorch(recipe, sample, steps: int) -> None:
+    """`recipe` (deep_mnist) against the same network in a PyTorch eager loop, alternated twice so
+    both see the same machine; the best of each."""
+    try:
+        import torch
+    except ImportError:
+        print("\nPyTorch comparison skipped: PyTorch is not installed (pip install -e '.[bench]')")
+        return
+    float32 = recipes.resolve(recipe, {"precision": "float32"})
+    rows = {"keras": [], "keras_float32": [], "torch": [], "torch_bfloat16": []}
+    for _ in range(2):
+        rows["keras"].append(train_rate(recipe, steps, sample)[0])
+        rows["keras_float32"].append(train_rate(float32, steps, sample)[0])
+        rows["torch"].append(pytorch_rate(recipe.batch_size, steps))
+        rows["torch_bfloat16"].append(pytorch_rate(recipe.batch_size, steps, bfloat16=True))
+    best = {name: max(rates) for name, rates in rows.items()}
+    policy = resolve_precision(recipe.precision)[0]
+    print(
+        f"\n{recipe.name} against PyTorch {torch.__version__} ({torch.get_num_threads()} threads): "
+        f"the same network, batch {recipe.batch_size}, Adam, random images in memory"
+    )
+    print(f"  PyTorch eager loop, float32:            {best['torch']:>6.0f} images/s")
+    print(f"  PyTorch eager loop, bfloat16 autocast:  {best['torch_bfloat16']:>6.0f} images/s")
+    print(
+        f"  kerascnn, float32, steps_per_execution {recipe.steps_per_execution}: "
+        f"{best['keras_float32']:>6.0f} images/s ({best['keras_float32'] / best['torch']:.2f}x "
+        "PyTorch float32)"
+    )
+    print(
+        f"  kerascnn, the recipe ({policy}, steps_per_execution {recipe.steps_per_execution}): "
+        f"{best['keras']:>6.0f} images/s ({best['keras'] / best['torch']:.2f}x PyTorch float32, "
+        f"{best['keras'] / best['torch_bfloat16']:.2f}x PyTorch bfloat16)"
+    )
 
 
 if __name__ == "__main__":

@@ -271,14 +271,16 @@ def test_a_registered_encoder_is_fine_tuned_or_frozen(train_encoder):
     model = show_and_tell(
         VOCABULARY,
         image_shape=(32, 32, 3),
-        encoder="resnet18",
-        encoder_args={"stem": "small"},
+        encoder="deep_mnist_cnn",
         embedding_dim=8,
         units=16,
         max_length=5,
         train_encoder=train_encoder,
     )
-    assert model.encoder.layers[-1].name == "resnet18" and model.encoder.output_shape == (None, 512)
+    assert model.encoder.layers[-1].name == "deep_mnist_cnn" and model.encoder.output_shape == (
+        None,
+        64,
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     images = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     tokens = np.tile(TOKENS[:1], (4, 1))

@@ -227,7 +227,7 @@ GAN = [
 ]
 
 
-# Two epochs of about 15 steps: 128 scenes of 32 px with three or four captions each.
+# Two epochs of 7 steps: 64 scenes of 32 px with three or four captions each.
 CAPTIONING = [
     "captioning",
     "--smoke",
@@ -237,6 +237,8 @@ CAPTIONING = [
     "--no-export",
     "--set",
     "callbacks.checkpoint_every=2",
+    "--set",
+    "data.train_limit=64",
     "--set",
     "data.image_shape=[32,32,3]",
     "--set",
