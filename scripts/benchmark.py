@@ -170,38 +170,36 @@ def main() -> int:
 
 
 def compare_with_pytorch(recipe, sample, steps: int) -> None:
-    """`recipe` (deep_mnist) against the same network in a PyTorch eager loop, alternated twice so
-    both see the same machine; the best of each."""
+    """`recipe` (deep_mnist) in float32 and with precision "auto", against the same network in a
+    PyTorch eager loop in float32 and bfloat16 autocast; alternated twice so all see the same
+    machine, the best of each."""
     try:
         import torch
     except ImportError:
         print("\nPyTorch comparison skipped: PyTorch is not installed (pip install -e '.[bench]')")
         return
     float32 = recipes.resolve(recipe, {"precision": "float32"})
-    rows = {"keras": [], "keras_float32": [], "torch": [], "torch_bfloat16": []}
+    auto = recipes.resolve(recipe, {"precision": "auto"})
+    rows = {"float32": [], "auto": [], "torch": [], "torch_bfloat16": []}
     for _ in range(2):
-        rows["keras"].append(train_rate(recipe, steps, sample)[0])
-        rows["keras_float32"].append(train_rate(float32, steps, sample)[0])
+        rows["float32"].append(train_rate(float32, steps, sample)[0])
+        rows["auto"].append(train_rate(auto, steps, sample)[0])
         rows["torch"].append(pytorch_rate(recipe.batch_size, steps))
         rows["torch_bfloat16"].append(pytorch_rate(recipe.batch_size, steps, bfloat16=True))
     best = {name: max(rates) for name, rates in rows.items()}
-    policy = resolve_precision(recipe.precision)[0]
     print(
         f"\n{recipe.name} against PyTorch {torch.__version__} ({torch.get_num_threads()} threads): "
-        f"the same network, batch {recipe.batch_size}, Adam, random images in memory"
+        f"the same network, batch {recipe.batch_size}, Adam, random images in memory, "
+        f"steps_per_execution {recipe.steps_per_execution}"
     )
-    print(f"  PyTorch eager loop, float32:            {best['torch']:>6.0f} images/s")
-    print(f"  PyTorch eager loop, bfloat16 autocast:  {best['torch_bfloat16']:>6.0f} images/s")
-    print(
-        f"  kerascnn, float32, steps_per_execution {recipe.steps_per_execution}: "
-        f"{best['keras_float32']:>6.0f} images/s ({best['keras_float32'] / best['torch']:.2f}x "
-        "PyTorch float32)"
-    )
-    print(
-        f"  kerascnn, the recipe ({policy}, steps_per_execution {recipe.steps_per_execution}): "
-        f"{best['keras']:>6.0f} images/s ({best['keras'] / best['torch']:.2f}x PyTorch float32, "
-        f"{best['keras'] / best['torch_bfloat16']:.2f}x PyTorch bfloat16)"
-    )
+    print(f"  PyTorch eager loop, float32:             {best['torch']:>6.0f} images/s")
+    print(f"  PyTorch eager loop, bfloat16 autocast:   {best['torch_bfloat16']:>6.0f} images/s")
+    for name, label in (("float32", "float32"), ("auto", f"auto ({resolve_precision('auto')[0]})")):
+        print(
+            f"  kerascnn fit, {label + ':':<27}{best[name]:>6.0f} images/s "
+            f"({best[name] / best['torch']:.2f}x PyTorch float32, "
+            f"{best[name] / best['torch_bfloat16']:.2f}x PyTorch bfloat16)"
+        )
 
 
 if __name__ == "__main__":

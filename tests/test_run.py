@@ -335,4 +335,4 @@ def test_benchmark_script_prints_every_row():
     except ImportError:
         assert "PyTorch comparison skipped" in done.stdout
     else:
-        assert "PyTorch eager loop, float32:" in done.stdout and "x PyTorch float32" in done.stdout
+        assert "PyTorch eager loop, float32:" in done.stdout and "kerascnn fit, auto" in done.stdout
