@@ -178,8 +178,4 @@ def caption_files(source, paths, *, beam: int = 0) -> list[str]:
         raise KerasCNNError(
             f"{source} is an export, which decodes greedily; pass its run directory for --beam"
         )
-    tokens, _ = captioner.beam_search(images, width=beam)
-    padded = np.zeros((len(tokens), max(len(t) for t in tokens)), np.int32)
-    for row, sequence in enumerate(tokens):
-        padded[row, : len(sequence)] = sequence
-    return [t.decode("utf-8") for t in np.asarray(captioner.to_text(padded))]
+    return captioner.beam_caption(images, width=beam)

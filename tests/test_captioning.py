@@ -289,3 +289,10 @@ def test_a_registered_encoder_is_fine_tuned_or_frozen(train_encoder):
     after = [w.numpy() for w in model.encoder.weights]
     changed = any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert changed == train_encoder
+
+
+def test_beam_captions_are_strings_of_the_beam_search_tokens():
+    model = tiny(vocabulary_size=12)
+    tokens, _ = model.beam_search(IMAGES, width=2)
+    texts = model.beam_caption(IMAGES, width=2)
+    assert texts == [" ".join(VOCABULARY[t] for t in seq if t > 3) for seq in tokens]

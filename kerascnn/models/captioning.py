@@ -220,6 +220,14 @@ class ShowAndTell(keras.Model):
             scores.append(score)
         return results, np.array(scores, np.float32)
 
+    def beam_caption(self, images, *, width: int = 3) -> list[str]:
+        """The captions `beam_search` finds, as strings."""
+        tokens, _ = self.beam_search(images, width=width)
+        padded = np.zeros((len(tokens), max(len(t) for t in tokens)), np.int32)
+        for row, sequence in enumerate(tokens):
+            padded[row, : len(sequence)] = sequence
+        return [text.decode("utf-8") for text in np.asarray(self.to_text(padded))]
+
     def _beam_one(self, image, start_id, end_id, steps, width):
         state = [np.asarray(s) for s in self.start(image)]
         beams = [([], 0.0, state, start_id)]  # (tokens, log-probability, state, last token)
