@@ -91,3 +91,21 @@ def test_captioned_data_that_cannot_be_loaded_is_named(config, message, tmp_path
 
     with pytest.raises(DataError, match=message):
         load_captioned(DataConfig(**config, tfds_data_dir=str(tmp_path)))
+
+
+def test_prepared_coco_captions_load_with_every_reference(monkeypatch):
+    """tfds' own mock stands in for the 37.6 GiB download, which cannot happen here."""
+    import tensorflow_datasets as tfds
+
+    from kerascnn.data.captioned import load_captioned
+    from kerascnn.recipes import DataConfig
+
+    config = DataConfig(name="coco_captions", image_shape=(24, 24, 3), train_limit=5, test_limit=3)
+    with tfds.testing.mock_data(num_examples=8):
+        builder_class = type(tfds.builder("coco_captions"))
+        monkeypatch.setattr(builder_class, "is_prepared", lambda self: True)
+        splits = load_captioned(config)
+    assert (splits.info.num_train, splits.info.num_test) == (5, 3)
+    assert splits.info.image_shape == (24, 24, 3) and "tfds coco_captions" in splits.info.source
+    assert all(isinstance(c, str) for group in splits.captions["test"] for c in group)
+    assert [len(splits.captions[s]) for s in ("train", "test")] == [5, 3]

@@ -125,6 +125,11 @@ def _read_images(paths, shape, label) -> np.ndarray:
     return images
 
 
+def _progress_bar(count):
+    """A live bar on a terminal; in a log, one line when done."""
+    return keras.utils.Progbar(count, unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
+
+
 def _coco(config):
     import tensorflow_datasets as tfds
 
@@ -141,16 +146,18 @@ def _coco(config):
     arrays = {}
     for split, limit in (("train", config.train_limit), ("test", config.test_limit)):
         dataset = builder.as_dataset(split=split)
-        count = min(builder.info.splits[split].num_examples, limit or sys.maxsize)
-        print(f"reading {count} {split} images", flush=True)
-        bar = keras.utils.Progbar(count, unit_name="image")
-        images, references = np.empty((count, *shape), np.uint8), []
-        for index, example in enumerate(dataset.take(count).as_numpy_iterator()):
-            resized = tf.image.resize(example["image"], shape[:2])
-            images[index] = np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
+        if limit:
+            dataset = dataset.take(limit)
+        count = int(dataset.cardinality())
+        print(f"reading {split} images", flush=True)
+        bar = _progress_bar(count if count > 0 else None)
+        images, references = [], []
+        for example in dataset.as_numpy_iterator():
+            resized = tf.image.resize(example["image"], shape[:2]).numpy()
+            images.append(np.clip(np.round(resized), 0, 255).astype(np.uint8))
             references.append([t.decode("utf-8") for t in example["captions"]["text"]])
-            bar.update(index + 1)
-        arrays[split] = images, references
+            bar.add(1)
+        arrays[split] = np.stack(images), references
     return _splits(config, arrays, name=COCO, source=f"tfds {COCO} ({builder.data_dir})")
 
 
