@@ -28,6 +28,7 @@ import tensorflow as tf
 from kerascnn import files
 from kerascnn.data import folders
 from kerascnn.data.scenes import make_scenes
+from kerascnn.data.sources import DATA_DIR_ENV, network_reachable, split_dataset
 from kerascnn.errors import DataError
 
 SCENES = "scenes"
@@ -48,8 +49,6 @@ COCO_HOWTO = (
 
 def load_captioned(config):
     """The captioned images `config` (a `DataConfig`) asks for; see the module docstring."""
-    from kerascnn.data.sources import DATA_DIR_ENV
-
     if config.classes is not None:
         raise DataError("data.classes selects class labels; captioned images have none")
     data_dir = config.data_dir or os.environ.get(DATA_DIR_ENV)
@@ -133,8 +132,6 @@ def _progress_bar(count):
 def _coco(config):
     import tensorflow_datasets as tfds
 
-    from kerascnn.data.sources import network_reachable
-
     builder = tfds.builder(COCO, data_dir=config.tfds_data_dir)
     if not builder.is_prepared():
         online = "there is network" if network_reachable() else "there is no network"
@@ -163,13 +160,11 @@ def _coco(config):
 
 def _splits(config, arrays, *, name: str, source: str):
     """`Splits` of (image, index of its captions) with the captions beside them."""
-    from kerascnn.data.sources import _split
-
     (train_images, train_captions), (test_images, test_captions) = (
         arrays["train"],
         arrays["test"],
     )
-    splits = _split(
+    splits = split_dataset(
         dataclasses.replace(config, train_limit=None, test_limit=None, image_shape=None),
         tf.data.Dataset.from_tensor_slices((train_images, np.arange(len(train_images)))),
         tf.data.Dataset.from_tensor_slices((test_images, np.arange(len(test_images)))),

@@ -169,7 +169,7 @@ def _from_tfds(config) -> Splits:
         class_names=tuple(builder.info.features["label"].names),
     )
     sizes = {split: builder.info.splits[split].num_examples for split in ("train", "test")}
-    return _split(config, train_raw, test_raw, sizes, **info)
+    return split_dataset(config, train_raw, test_raw, sizes, **info)
 
 
 def _fall_back(config, *, reason: str) -> Splits:
@@ -198,7 +198,7 @@ def _from_arrays(
 ) -> Splits:
     (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
     num_classes = len(class_names) if class_names else int(max(train_y.max(), test_y.max())) + 1
-    return _split(
+    return split_dataset(
         config,
         tf.data.Dataset.from_tensor_slices((train_x, train_y)),
         tf.data.Dataset.from_tensor_slices((test_x, test_y)),
@@ -212,7 +212,7 @@ def _from_arrays(
     )
 
 
-def _split(config, train, test, sizes, **info) -> Splits:
+def split_dataset(config, train, test, sizes, **info) -> Splits:
     """Applies the recipe's classes, limits, image shape and validation choice to the raw datasets."""
     if config.classes is not None:
         train, test, sizes = _keep_classes(config.classes, train, test, info)
