@@ -3,6 +3,7 @@ and of the input pipeline alone, with and without augmentation, measured side by
 
     python scripts/benchmark.py                       # every classifier recipe
     python scripts/benchmark.py deep_mnist mnist_fast --steps 50
+    python scripts/benchmark.py deep_mnist --steps 60 --repeats 3 --rounds 2   # the README's figures
 
 Each model trains on random images of its recipe's input shape for `--steps` steps after a warm-up
 (graph tracing), with the recipe's batch size, precision and steps_per_execution; inference is
@@ -38,7 +39,9 @@ def classifier_recipes() -> list[str]:
     ]
 
 
-def train_rate(recipe, steps: int, data, augmentation=None) -> tuple[float, float]:
+def train_rate(
+    recipe, steps: int, data, augmentation=None, *, repeats: int = 3
+) -> tuple[float, float]:
     """(training images/s, inference images/s) of `recipe`'s model on random images of `data`'s
     shape."""
     info = data.info
@@ -55,7 +58,7 @@ def train_rate(recipe, steps: int, data, augmentation=None) -> tuple[float, floa
         warm = max(2, recipe.steps_per_execution)
         model.fit(data, steps_per_epoch=warm, epochs=1, verbose=0, shuffle=False)
         rates = []
-        for _ in range(3):  # the median of three, against the noise of a shared machine
+        for _ in range(repeats):  # the median, against the noise of a shared machine
             started = time.perf_counter()
             model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
             rates.append(steps * batch / (time.perf_counter() - started))
@@ -86,7 +89,7 @@ def pytorch_deep_mnist(classes: int = 10):
     )  # fmt: skip
 
 
-def pytorch_rate(batch: int, steps: int, *, bfloat16: bool = False) -> float:
+def pytorch_rate(batch: int, steps: int, *, bfloat16: bool = False, repeats: int = 3) -> float:
     """Training images/s of a plain PyTorch eager loop (Adam 1e-3, cross-entropy) over
     `pytorch_deep_mnist` on random images held in memory, as a PyTorch user would write it;
     `bfloat16` wraps the forward pass in CPU autocast."""
@@ -112,7 +115,7 @@ def pytorch_rate(batch: int, steps: int, *, bfloat16: bool = False) -> float:
 
     train(3)  # warm-up
     rates = []
-    for _ in range(3):
+    for _ in range(repeats):
         started = time.perf_counter()
         train(steps)
         rates.append(steps * batch / (time.perf_counter() - started))
@@ -134,6 +137,12 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="recipes (default: every classifier recipe)")
     parser.add_argument("--steps", type=int, default=30, help="timed training steps (default 30)")
     parser.add_argument("--data-dir", help="IDX files for the pipeline rows (default: the sample)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per figure, the median (default 3)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternations of compared rows, the best (default 2)"
+    )
     args = parser.parse_args()
     names = args.names or classifier_recipes()
     print(
@@ -144,7 +153,7 @@ def main() -> int:
         data = load_dataset(
             recipes.resolve(recipe, {"data.train_limit": 8, "data.test_limit": 8}).data
         )
-        training, inference = train_rate(recipe, args.steps, data)
+        training, inference = train_rate(recipe, args.steps, data, repeats=args.repeats)
         print(
             f"{name:<14} {recipe.model.name:<16} {recipe.batch_size:>5} {recipe.precision:<15} "
             f"{training:>12.0f} {inference:>12.0f}",
@@ -158,18 +167,19 @@ def main() -> int:
     )
     recipe = recipes.get("deep_mnist")
     offs, ons = [], []
-    for _ in range(2):  # alternated, so that both see the same machine
-        offs.append(train_rate(recipe, args.steps, sample)[0])
-        ons.append(train_rate(recipe, args.steps, sample, augmentation=digits)[0])
+    timing = {"steps": args.steps, "repeats": args.repeats, "rounds": args.rounds}
+    for _ in range(args.rounds):  # alternated, so that both see the same machine
+        offs.append(train_rate(recipe, args.steps, sample, repeats=args.repeats)[0])
+        ons.append(train_rate(recipe, args.steps, sample, digits, repeats=args.repeats)[0])
     off, on = max(offs), max(ons)
     print(
         f"deep_mnist training: {off:.0f} images/s; with digits augmentation {on:.0f} ({on / off:.0%})"
     )
-    compare_with_pytorch(recipe, sample, args.steps)
+    compare_with_pytorch(recipe, sample, **timing)
     return 0
 
 
-def compare_with_pytorch(recipe, sample, steps: int) -> None:
+def compare_with_pytorch(recipe, sample, *, steps: int, repeats: int, rounds: int) -> None:
     """`recipe` (deep_mnist) in float32 and with precision "auto", against the same network in a
     PyTorch eager loop in float32 and bfloat16 autocast; alternated twice so all see the same
     machine, the best of each."""
@@ -181,11 +191,13 @@ def compare_with_pytorch(recipe, sample, steps: int) -> None:
     float32 = recipes.resolve(recipe, {"precision": "float32"})
     auto = recipes.resolve(recipe, {"precision": "auto"})
     rows = {"float32": [], "auto": [], "torch": [], "torch_bfloat16": []}
-    for _ in range(2):
-        rows["float32"].append(train_rate(float32, steps, sample)[0])
-        rows["auto"].append(train_rate(auto, steps, sample)[0])
-        rows["torch"].append(pytorch_rate(recipe.batch_size, steps))
-        rows["torch_bfloat16"].append(pytorch_rate(recipe.batch_size, steps, bfloat16=True))
+    for _ in range(rounds):
+        rows["float32"].append(train_rate(float32, steps, sample, repeats=repeats)[0])
+        rows["auto"].append(train_rate(auto, steps, sample, repeats=repeats)[0])
+        rows["torch"].append(pytorch_rate(recipe.batch_size, steps, repeats=repeats))
+        rows["torch_bfloat16"].append(
+            pytorch_rate(recipe.batch_size, steps, bfloat16=True, repeats=repeats)
+        )
     best = {name: max(rates) for name, rates in rows.items()}
     print(
         f"\n{recipe.name} against PyTorch {torch.__version__} ({torch.get_num_threads()} threads): "

@@ -326,7 +326,7 @@ def test_sixteen_bit_inference_script_reports_every_policy(smoke):
 
 
 def test_benchmark_script_prints_every_row():
-    done = run_script("benchmark.py", "lenet5", "--steps", "2")
+    done = run_script("benchmark.py", "lenet5", "--steps", "2", "--repeats", "1", "--rounds", "1")
     (row,) = [line for line in done.stdout.splitlines() if line.startswith("lenet5 ")]
     assert float(row.split()[-2]) > 0 and float(row.split()[-1]) > 0
     assert "input pipeline alone" in done.stdout and "deep_mnist training:" in done.stdout
