@@ -268,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
 
         tf.config.list_physical_devices()  # the failed CUDA probe logs an error on CPU machines
     from kerascnn.errors import KerasCNNError
+    from kerascnn.training.runtime import split_cpu
+
+    try:
+        split_cpu()
+    except KerasCNNError as error:
+        print(f"kerascnn: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
 
     try:
         args.handler(args)

@@ -89,3 +89,24 @@ def test_two_replicas_give_the_losses_of_one_device():
         for step, (a, b) in enumerate(zip(one, two, strict=True)):
             for x, y in zip(a, b, strict=True):
                 assert abs(x - y) <= 1e-5, (name, step, a, b)
+
+
+def test_the_cli_splits_the_cpu_for_a_mirrored_run(tmp_path):
+    import os
+
+    env = {**os.environ, "KERASCNN_CPU_DEVICES": "2", "KERASCNN_OFFLINE": "1"}
+    run = [sys.executable, "-m", "kerascnn", "run", "deep_mnist", "--smoke", "--no-export"]
+    done = subprocess.run(
+        [*run, "--strategy", "mirrored", "--verbose", "0"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    (metrics,) = tmp_path.glob("runs/deep_mnist/*/metrics.json")
+    assert json.loads(metrics.read_text())["replicas"] == 2
+    bad = subprocess.run(
+        run, cwd=tmp_path, env={**env, "KERASCNN_CPU_DEVICES": "0"}, capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "kerascnn: error: KERASCNN_CPU_DEVICES must be a number of CPU devices from 1 to 64, got '0'"
+    )

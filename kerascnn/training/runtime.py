@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
 
 import keras
@@ -70,10 +71,43 @@ def precision_policy(name: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
+CPU_DEVICES_ENV = "KERASCNN_CPU_DEVICES"
+
+
+def split_cpu(count: int | str | None = None) -> int:
+    """Splits the CPU into `count` logical devices (default: $KERASCNN_CPU_DEVICES, else none),
+    so that `strategy="mirrored"` has replicas on a machine without GPUs; returns the number of
+    CPU devices. Works only before TensorFlow has run anything (the CLI calls it first thing)."""
+    from kerascnn.errors import KerasCNNError
+
+    value = count if count is not None else os.environ.get(CPU_DEVICES_ENV)
+    if value in (None, ""):
+        return len(tf.config.list_logical_devices("CPU"))
+    if not str(value).isdigit() or not 1 <= int(value) <= 64:
+        raise KerasCNNError(
+            f"{CPU_DEVICES_ENV} must be a number of CPU devices from 1 to 64, got {value!r}"
+        )
+    (cpu,) = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(value)
+        )
+    except RuntimeError:
+        raise KerasCNNError(
+            f"the CPU can only be split before TensorFlow starts; set {CPU_DEVICES_ENV} before "
+            "the first TensorFlow operation"
+        ) from None
+    return int(value)
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """'default': the current (single-device) strategy; 'mirrored': all local GPUs, or the CPU."""
+    """'default': the current (single-device) strategy; 'mirrored': every local GPU, or without
+    GPUs every logical CPU device (one unless the CPU was split, `split_cpu`)."""
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=cpus)
     return tf.distribute.get_strategy()
 
 
