@@ -74,15 +74,15 @@ def precision_policy(name: str):
 CPU_DEVICES_ENV = "KERASCNN_CPU_DEVICES"
 
 
-def split_cpu(count: int | str | None = None) -> int:
-    """Splits the CPU into `count` logical devices (default: $KERASCNN_CPU_DEVICES, else none),
-    so that `strategy="mirrored"` has replicas on a machine without GPUs; returns the number of
-    CPU devices. Works only before TensorFlow has run anything (the CLI calls it first thing)."""
+def split_cpu(count: int | str | None = None) -> int | None:
+    """Splits the CPU into `count` logical devices (default: $KERASCNN_CPU_DEVICES; unset: leaves
+    TensorFlow alone and returns None), so that `strategy="mirrored"` has replicas on a machine
+    without GPUs. Works only before TensorFlow has run anything (the CLI calls it first thing)."""
     from kerascnn.errors import KerasCNNError
 
     value = count if count is not None else os.environ.get(CPU_DEVICES_ENV)
     if value in (None, ""):
-        return len(tf.config.list_logical_devices("CPU"))
+        return None
     if not str(value).isdigit() or not 1 <= int(value) <= 64:
         raise KerasCNNError(
             f"{CPU_DEVICES_ENV} must be a number of CPU devices from 1 to 64, got {value!r}"
