@@ -18,23 +18,29 @@ def normalize(caption: str) -> str:
     return " ".join(_NOT_A_WORD.sub(" ", caption.lower()).split())
 
 
-def make_vocabulary(captions, *, max_length: int, max_tokens: int | None = None):
+def make_vocabulary(captions, *, max_length: int | None, max_tokens: int | None = None):
     """A `TextVectorization` adapted to `captions` (strings): each caption becomes
     `<start> words <end>` padded with 0 to `max_length + 2` tokens (a longer one is cut, its
-    end token with it)."""
+    end token with it; None: as long as the longest)."""
     vectorize = vectorizer(max_length, max_tokens=max_tokens)
     vectorize.adapt(np.array([f"{START} {normalize(c)} {END}" for c in captions]))
     return vectorize
 
 
-def vectorizer(max_length: int, *, vocabulary=None, max_tokens: int | None = None):
+def vocabulary(captions) -> list[str]:
+    """The words of `captions` by token index: padding, unknown, then the most frequent first
+    (the start and end tokens among them)."""
+    return make_vocabulary(captions, max_length=None).get_vocabulary()
+
+
+def vectorizer(max_length: int | None, *, vocabulary=None, max_tokens: int | None = None):
     """The `TextVectorization` of `make_vocabulary`, unadapted or with a known `vocabulary`
     (index -> word, as `get_vocabulary()` returns it)."""
     return keras.layers.TextVectorization(
         max_tokens=max_tokens,
         standardize=None,
         split="whitespace",
-        output_sequence_length=max_length + 2,
+        output_sequence_length=None if max_length is None else max_length + 2,
         vocabulary=None if vocabulary is None else list(vocabulary),
         name="vocabulary",
     )
@@ -50,6 +56,12 @@ def caption_pairs(vectorize, references: list[list[str]]) -> tuple[np.ndarray, n
 def to_tokens(vectorize, captions) -> np.ndarray:
     """Captions (strings) as int token sequences (n, max_length + 2)."""
     return np.asarray(vectorize(np.array([f"{START} {normalize(c)} {END}" for c in captions])))
+
+
+def strings(texts) -> list[str]:
+    """A tensor or array of UTF-8 byte strings (what `ShowAndTell.caption` and the export
+    return) as Python strings."""
+    return [text.decode("utf-8") for text in np.asarray(texts)]
 
 
 def to_words(vectorize, tokens) -> list[str]:
@@ -97,7 +109,7 @@ class HeldOut:
         texts = []
         for start in range(0, len(images), self.batch_size):
             batch = images[start : start + self.batch_size].astype(np.float32)
-            texts += [t.decode("utf-8") for t in np.asarray(model.caption(batch))]
+            texts += model.caption_strings(batch)
         return texts
 
     def bleu(self, generated: list[str]) -> dict[str, float]:
@@ -114,9 +126,9 @@ class HeldOut:
 
 
 def load_captioner(source):
-    """(function from uint8 images to caption strings, its image shape) for `source`: a captioning
-    export (`saved_models/captioning/1`, decoding in the graph) or a run directory (its final
-    `model.keras`, else its last checkpoint)."""
+    """(function from images to caption strings, the image shape it takes, the Keras model or
+    None) for `source`: a captioning export (`saved_models/captioning/1`, decoding in the graph)
+    or a run directory (its final `model.keras`, else its last checkpoint)."""
     from pathlib import Path
 
     import tensorflow as tf
@@ -133,13 +145,8 @@ def load_captioner(source):
                 f"{source} is not a captioning export (it does not map images to text); pass "
                 "the export of a captioning recipe such as saved_models/captioning/1"
             )
-
-        def serve(images):
-            return [
-                t.decode("utf-8") for t in loaded.serve(tf.constant(images, tf.float32)).numpy()
-            ]
-
-        return serve, tuple(spec.shape[1:])
+        # The closure keeps `loaded` alive: its variables go with it.
+        return (lambda images: strings(loaded.serve(tf.constant(images)))), spec.shape[1:], None
     for path in (source / "model.keras", source / "checkpoints" / "last" / "model.keras"):
         if path.is_file():
             import kerascnn.models  # noqa: F401  (registers ShowAndTell for loading)
@@ -150,7 +157,7 @@ def load_captioner(source):
                     f"{source} is a run of {model.name!r}, not of a captioning model; pass a run "
                     "of a captioning recipe"
                 )
-            return model, tuple(model.encoder.input_shape[1:])
+            return model.caption_strings, model.encoder.input_shape[1:], model
     raise KerasCNNError(
         f"{source} is neither an export (no saved_model.pb) nor a run directory (no model.keras); "
         "pass e.g. saved_models/captioning/1 or runs/captioning/<time>"
@@ -167,15 +174,11 @@ def caption_files(source, paths, *, beam: int = 0) -> list[str]:
         raise KerasCNNError("give at least one image file to caption")
     if beam < 0:
         raise KerasCNNError(f"--beam must be 0 (greedy) or a width of at least 1, got {beam}")
-    captioner, shape = load_captioner(source)
-    images = np.stack([read_image(p, channels=shape[2], size=shape[:2]) for p in paths])
-    images = images.astype(np.float32)
-    if not beam:
-        if isinstance(captioner, keras.Model):
-            return [t.decode("utf-8") for t in np.asarray(captioner.caption(images))]
-        return captioner(images)
-    if not isinstance(captioner, keras.Model):
+    greedy, shape, model = load_captioner(source)
+    if beam and model is None:
         raise KerasCNNError(
             f"{source} is an export, which decodes greedily; pass its run directory for --beam"
         )
-    return captioner.beam_caption(images, width=beam)
+    images = np.stack([read_image(p, channels=shape[2], size=tuple(shape[:2])) for p in paths])
+    images = images.astype(np.float32)
+    return model.beam_caption(images, width=beam) if beam else greedy(images)

@@ -392,11 +392,14 @@ def _write_caption_figures(output, recipe, captioner, run_dir) -> list[str]:
     """A captioning run's PNGs: curves, 16 test images with their captions, and the encoder's
     first-layer filters."""
     from kerascnn.data import batches
+    from kerascnn.recipes import resolve
     from kerascnn.training.tasks import task_of
 
+    # Only the 16 pictured test images; one training image (not the whole split) to load.
+    recipe = resolve(recipe, {"data.train_limit": 1, "data.test_limit": 16})
     task = task_of(recipe)
     data = task.load(recipe.data)
-    held_out = task.prepare(recipe, data, batches(data.test.take(16), batch_size=16))
+    held_out = task.prepare(recipe, data, batches(data.test, batch_size=16))
     grid = held_out.grid(held_out.caption(captioner), title=f"{recipe.name}: test images")
     paths = [
         *_write_curves(output, recipe, run_dir),

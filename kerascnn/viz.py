@@ -77,19 +77,24 @@ def _show_image(axis, image) -> None:
     axis.set_yticks([])
 
 
+def _grid(count: int, columns: int, cell: tuple[float, float], title_height: float):
+    """A figure with a grid of `count` panels of `cell` inches, the unused ones blank, and
+    `title_height` inches for its title: (figure, the first `count` axes)."""
+    panels = max(1, count)
+    columns = min(columns, panels)
+    rows = -(-panels // columns)
+    width, height = cell
+    figure = Figure(figsize=(width * columns, height * rows + title_height), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis in axes[count:]:
+        axis.axis("off")
+    return figure, axes[:count]
+
+
 def image_grid(images, titles=None, *, columns: int = 8, title: str = "", colors=None) -> Figure:
     """A grid of images (uint8 or float, 1 or 3 channels), each with an optional small title."""
-    count = max(1, len(images))
-    columns = min(columns, count)
-    rows = -(-count // columns)
-    figure = Figure(
-        figsize=(1.3 * columns, 1.45 * rows + (0.4 if title else 0)), layout="constrained"
-    )
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    figure, axes = _grid(len(images), columns, (1.3, 1.45), 0.4 if title else 0)
     for index, axis in enumerate(axes):
-        if index >= len(images):
-            axis.axis("off")
-            continue
         _show_image(axis, images[index])
         if titles is not None:
             color = colors[index] if colors is not None else "black"
@@ -103,24 +108,11 @@ def caption_grid(images, generated, references, *, columns: int = 4, title: str 
     """Images with the caption a model wrote (black) over one of their references (grey)."""
     import textwrap
 
-    count = max(1, len(images))
-    columns = min(columns, count)
-    rows = -(-count // columns)
-    figure = Figure(
-        figsize=(2.8 * columns, 3.6 * rows + (0.5 if title else 0)), layout="constrained"
-    )
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    figure, axes = _grid(len(images), columns, (2.8, 3.6), 0.5 if title else 0)
     for index, axis in enumerate(axes):
-        if index >= len(images):
-            axis.axis("off")
-            continue
         _show_image(axis, images[index])
-        axis.set_xlabel(
-            textwrap.fill(generated[index] or "(empty)", 34),
-            fontsize=7,
-            color="black",
-            fontweight="bold",
-        )
+        caption = textwrap.fill(generated[index] or "(empty)", 34)
+        axis.set_xlabel(caption, fontsize=7, color="black", fontweight="bold")
         axis.set_title(textwrap.fill(references[index], 34), fontsize=7, color="grey")
     if title:
         figure.suptitle(f"{title}\nabove: a reference; below: the model's caption", fontsize=9)

@@ -211,40 +211,16 @@ def test_the_checkpoint_keeps_early_stopping_and_plateau_state(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 6  # 3 epochs of 2 steps
 
 
-GAN = [
-    "dcgan",
-    "--smoke",
-    "--epochs",
-    "2",
-    "--deterministic",
-    "--no-export",
-    "--set",
-    "callbacks.checkpoint_every=2",
-    "--set",
-    "callbacks.quality_every=0",
-    "--set",
-    "model.args.base_filters=16",  # resuming does not depend on the width; it saves time
-]
-
-
-# Two epochs of 7 steps: 64 scenes of 32 px with three or four captions each.
+# Two deterministic smoke epochs with a checkpoint every 2 steps, then what makes each model small.
+SHORT = "--smoke --epochs 2 --deterministic --no-export --set callbacks.checkpoint_every=2".split()
+# Resuming does not depend on the width; a narrow DCGAN saves time.
+GAN = ["dcgan", *SHORT, "--set", "callbacks.quality_every=0", "--set", "model.args.base_filters=16"]
+# Epochs of 7 steps: 64 scenes of 32 px with three or four captions each.
 CAPTIONING = [
     "captioning",
-    "--smoke",
-    "--epochs",
-    "2",
-    "--deterministic",
-    "--no-export",
-    "--set",
-    "callbacks.checkpoint_every=2",
-    "--set",
-    "data.train_limit=64",
-    "--set",
-    "data.image_shape=[32,32,3]",
-    "--set",
-    "model.args.units=32",
-    "--set",
-    "model.args.embedding_dim=16",
+    *SHORT,
+    *("--set", "data.train_limit=64", "--set", "data.image_shape=[32,32,3]"),
+    *("--set", "model.args.units=32", "--set", "model.args.embedding_dim=16"),
 ]
 
 

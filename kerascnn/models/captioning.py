@@ -10,7 +10,7 @@ of the token after `tokens[:, t]` (feed a caption without its last token, predic
 first); padding is left out of the loss through `sample_weight`, which keeps
 the loss right under `tf.distribute`. `greedy` and `beam_search` decode; `caption` turns images
 into caption strings inside the graph (what the export serves). The model keeps its vocabulary
-(index -> word, as `kerascnn.captions.make_vocabulary` made it), so a saved model captions alone.
+(index -> word, as `kerascnn.captions.vocabulary` made it), so a saved model captions alone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from kerascnn.captions import END, START
+from kerascnn.captions import END, START, strings
 from kerascnn.errors import RecipeError
 from kerascnn.registry import models
 
@@ -104,7 +104,7 @@ class ShowAndTell(keras.Model):
         if missing:
             raise RecipeError(
                 f"show_and_tell: the vocabulary lacks {' and '.join(missing)}; make it with "
-                "kerascnn.captions.make_vocabulary"
+                "kerascnn.captions.vocabulary"
             )
         self.start_id = self.vocabulary.index(START)
         self.end_id = self.vocabulary.index(END)
@@ -191,6 +191,10 @@ class ShowAndTell(keras.Model):
         tokens, _ = self.greedy(images, max_length=max_length)
         return self.to_text(tokens)
 
+    def caption_strings(self, images) -> list[str]:
+        """`caption` as Python strings."""
+        return strings(self.caption(images))
+
     def to_text(self, tokens):
         """Token sequences (batch, length) as strings: the words before the end token, without
         padding, unknown or start tokens."""
@@ -226,7 +230,7 @@ class ShowAndTell(keras.Model):
         padded = np.zeros((len(tokens), max(len(t) for t in tokens)), np.int32)
         for row, sequence in enumerate(tokens):
             padded[row, : len(sequence)] = sequence
-        return [text.decode("utf-8") for text in np.asarray(self.to_text(padded))]
+        return strings(self.to_text(padded))
 
     def _beam_one(self, image, start_id, end_id, steps, width):
         state = [np.asarray(s) for s in self.start(image)]

@@ -40,16 +40,16 @@ class LearningRateLogger(keras.callbacks.Callback):
         self._add_rate(logs)
 
 
-class SampleGrid(keras.callbacks.Callback):
-    """A GAN's generator on fixed noise after every epoch: `epoch_NNN.png` under `folder`, and the
-    same grid as the TensorBoard image `samples` (when `log_dir` is set), so one sees it learn."""
+class EpochFigure(keras.callbacks.Callback):
+    """A figure after every epoch, as `epoch_NNN.png` under `folder` and as the TensorBoard image
+    `tag` (when `log_dir` is set); subclasses draw it in `figure(epoch, logs)`."""
 
-    def __init__(self, folder, log_dir=None, *, count=64, seed=0):
+    tag = "figure"
+
+    def __init__(self, folder, log_dir=None):
         super().__init__()
         self.folder = Path(folder)
         self.log_dir = None if log_dir is None else str(log_dir)
-        self.count = count
-        self.seed = seed
 
     def on_train_begin(self, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -57,21 +57,41 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         from kerascnn import viz
-        from kerascnn.training.tasks import generate_pixels
 
-        # The same seed every epoch: the same noise, so the grids show one set of images learning.
-        images = generate_pixels(self.model.generator, self.count, seed=self.seed)
-        figure = viz.image_grid(images, columns=8, title=f"epoch {epoch + 1}: fixed noise")
+        figure = self.figure(epoch, logs)
         viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
         if self._writer is not None:
             # record_if: TensorBoard's step filter must not drop these (see TensorBoard below).
             with self._writer.as_default(), tf.summary.record_if(True):
-                tf.summary.image("samples", viz.figure_tensor(figure), step=epoch)
+                tf.summary.image(self.tag, viz.figure_tensor(figure), step=epoch)
             self._writer.flush()
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+
+    def figure(self, epoch, logs):
+        raise NotImplementedError
+
+
+class SampleGrid(EpochFigure):
+    """A GAN's generator on fixed noise after every epoch (`EpochFigure`, tag `samples`), so one
+    sees it learn."""
+
+    tag = "samples"
+
+    def __init__(self, folder, log_dir=None, *, count=64, seed=0):
+        super().__init__(folder, log_dir)
+        self.count = count
+        self.seed = seed
+
+    def figure(self, epoch, logs):
+        from kerascnn import viz
+        from kerascnn.training.tasks import generate_pixels
+
+        # The same seed every epoch: the same noise, so the grids show one set of images learning.
+        images = generate_pixels(self.model.generator, self.count, seed=self.seed)
+        return viz.image_grid(images, columns=8, title=f"epoch {epoch + 1}: fixed noise")
 
 
 class GanQualityLogger(keras.callbacks.Callback):
@@ -95,44 +115,28 @@ class GanQualityLogger(keras.callbacks.Callback):
         logs.update(self.scorer(images))
 
 
-class CaptionLogger(keras.callbacks.Callback):
+class CaptionLogger(EpochFigure):
     """A captioning model on held-out images after every epoch: BLEU-1...4 of its greedy captions
     of the first `count` of them in the epoch logs (`val_bleu1`... every `every` epochs and after
-    the last), and a grid of the first `grid` with their captions as `epoch_NNN.png` under
-    `folder` and as the TensorBoard image `captions` (when `log_dir` is set)."""
+    the last), and a grid of the first `grid` with their captions (`EpochFigure`, tag
+    `captions`)."""
+
+    tag = "captions"
 
     def __init__(self, references, folder, log_dir=None, *, count=1000, grid=16, every=1):
-        super().__init__()
+        super().__init__(folder, log_dir)
         self.references = references
-        self.folder = Path(folder)
-        self.log_dir = None if log_dir is None else str(log_dir)
         self.count = count
         self.grid = grid
         self.every = every
 
-    def on_train_begin(self, logs=None):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._writer = None if self.log_dir is None else tf.summary.create_file_writer(self.log_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
-        from kerascnn import viz
-
+    def figure(self, epoch, logs):
         last = epoch + 1 == self.params.get("epochs")
         scored = self.every and ((epoch + 1) % self.every == 0 or last)
-        count = self.count if scored else self.grid
-        generated = self.references.caption(self.model, count)
+        generated = self.references.caption(self.model, self.count if scored else self.grid)
         if scored and logs is not None:
             logs.update({f"val_{k}": v for k, v in self.references.bleu(generated).items()})
-        figure = self.references.grid(generated[: self.grid], title=f"epoch {epoch + 1}")
-        viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
-        if self._writer is not None:
-            with self._writer.as_default(), tf.summary.record_if(True):
-                tf.summary.image("captions", viz.figure_tensor(figure), step=epoch)
-            self._writer.flush()
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
+        return self.references.grid(generated[: self.grid], title=f"epoch {epoch + 1}")
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):

@@ -295,10 +295,9 @@ class CaptioningTask:
         from kerascnn.models import create_model
 
         texts = [c for group in data.captions["train"] for c in group]
-        vocabulary = captions.make_vocabulary(texts, max_length=1).get_vocabulary()
         model = create_model(
             recipe.model.name,
-            vocabulary=vocabulary,
+            vocabulary=captions.vocabulary(texts),
             image_shape=data.info.image_shape,
             **dict(recipe.model.args),
         )
