@@ -1,6 +1,8 @@
 """MirroredStrategy over 2 logical CPU devices trains what one device trains: the same global batch
 and seed give the same loss at every step (within 1e-5), for deep_mnist, for the DCGAN's own
-train_step, and for the captioner, whose padding is masked through `sample_weight`. Run in a subprocess: logical devices must be set before TensorFlow starts."""
+train_step, for the captioner, whose padding is masked through `sample_weight` and whose embedding
+has sparse gradients (keras-team/keras#21069), and for an L2-regularized classifier, also in `evaluate`
+(keras-team/keras#19891). Run in a subprocess: logical devices must be set before TensorFlow starts."""
 
 import json
 import subprocess
@@ -22,17 +24,24 @@ class Losses(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.seen.append([float(logs[k]) for k in self.keys])
 
-def classifier(strategy):
+def classifier(strategy, weight_decay=None):
     with strategy.scope():
         keras.utils.set_random_seed(0)
         # Dropout off: each replica would draw its own masks.
         model = create_model("deep_mnist_cnn", dropout=0.0)
+        if weight_decay:  # keras-team/keras#19891: regularization losses scaled per replica
+            for layer in model.layers:
+                if hasattr(layer, "kernel"):
+                    layer.kernel.regularizer = keras.regularizers.L2(weight_decay)
+            assert model.losses
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (128, 28, 28, 1)).astype("float32")
     labels = rng.integers(0, 10, 128)
     losses = Losses(["loss"])
     model.fit(images, labels, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[losses])
+    # keras-team/keras#19891: `evaluate` must not depend on the number of replicas either.
+    losses.seen.append([model.evaluate(images, labels, batch_size=32, verbose=0)])
     return losses.seen
 
 def gan(strategy):
@@ -71,6 +80,7 @@ one = tf.distribute.OneDeviceStrategy("/cpu:0")
 two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 print(json.dumps({"replicas": two.num_replicas_in_sync,
                   "classifier": [classifier(one), classifier(two)],
+                  "regularized": [classifier(one, 1e-3), classifier(two, 1e-3)],
                   "gan": [gan(one), gan(two)],
                   "captioner": [captioner(one), captioner(two)]}))
 """
@@ -83,9 +93,9 @@ def test_two_replicas_give_the_losses_of_one_device():
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
-    for name in ("classifier", "gan", "captioner"):
+    for name, steps in (("classifier", 9), ("regularized", 9), ("gan", 8), ("captioner", 8)):
         one, two = result[name]
-        assert len(one) == len(two) == 8, name  # 2 epochs of 4 steps
+        assert len(one) == len(two) == steps, name  # 2 epochs of 4 steps (+ evaluate)
         for step, (a, b) in enumerate(zip(one, two, strict=True)):
             for x, y in zip(a, b, strict=True):
                 assert abs(x - y) <= 1e-5, (name, step, a, b)
