@@ -69,7 +69,9 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
         "--precision",
         help="float32, mixed_float16, mixed_bfloat16 or auto (chosen for the machine)",
     )
-    group.add_argument("--strategy", help="default or mirrored")
+    group.add_argument(
+        "--strategy", help="default, mirrored or multi_worker (the cluster in TF_CONFIG)"
+    )
     group.add_argument("--seed", type=int, help="random seed")
     group.add_argument(
         "--init-from",

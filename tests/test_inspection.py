@@ -16,7 +16,7 @@ from matplotlib.image import imread
 
 from kerascnn import recipes
 from kerascnn.errors import KerasCNNError
-from kerascnn.inspection import InspectionLogger, layer_time_shares, write_report
+from kerascnn.inspection import layer_time_shares, write_report
 
 
 @pytest.fixture(scope="module")
@@ -225,57 +225,6 @@ def test_report_command_prints_the_page(run, report):
     )
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.split()[1]) == report
-
-
-@pytest.mark.parametrize(
-    "tf_config, chief",
-    [
-        (None, True),
-        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, True),
-        ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, False),
-        (
-            {
-                "cluster": {"chief": ["c:0"], "worker": ["a:1"]},
-                "task": {"type": "worker", "index": 0},
-            },
-            False,
-        ),
-        (
-            {
-                "cluster": {"chief": ["c:0"], "worker": ["a:1"]},
-                "task": {"type": "chief", "index": 0},
-            },
-            True,
-        ),
-    ],
-)
-def test_only_the_chief_writes_tensorboard(tf_config, chief, monkeypatch, tmp_path):
-    from kerascnn.recipes import CallbackConfig
-    from kerascnn.training.callbacks import (
-        NonFiniteLossGuard,
-        TensorBoard,
-        image_log_dir,
-        make_callbacks,
-    )
-
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    if tf_config is not None:
-        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
-    images = image_log_dir(CallbackConfig(), tmp_path)
-    assert (images == tmp_path / "tensorboard" / "images") if chief else images is None
-    inspection = InspectionLogger(
-        images,
-        train=None,
-        held_out=None,
-        class_names=[],
-        examples_per_epoch=1,
-        batch_size=1,
-    )
-    callbacks = make_callbacks(
-        CallbackConfig(), tmp_path, inspection=inspection, guard=NonFiniteLossGuard()
-    )
-    assert any(isinstance(c, TensorBoard) for c in callbacks) == chief
-    assert inspection in callbacks  # speed is measured everywhere
 
 
 def test_profile_command_times_every_layer_forward_and_backward(in_tmp, capsys):

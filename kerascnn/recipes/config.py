@@ -13,7 +13,7 @@ from typing import Any, Literal
 from kerascnn.errors import RecipeError
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"]
-Strategy = Literal["default", "mirrored"]
+Strategy = Literal["default", "mirrored", "multi_worker"]
 
 
 def _require(condition: bool, field: str, expected: str, value: Any) -> None:

@@ -324,11 +324,8 @@ def steps_done(progress) -> int:
 
 
 def image_log_dir(config, run_dir: Path) -> Path | None:
-    """Where a run's TensorBoard images go; None where this process writes no TensorBoard files
-    (TensorBoard off, or not the chief of a multi-worker run)."""
-    from kerascnn.training.runtime import is_chief
-
-    return run_dir / "tensorboard" / "images" if config.tensorboard and is_chief() else None
+    """Where a run's TensorBoard images go; None when TensorBoard is off."""
+    return run_dir / "tensorboard" / "images" if config.tensorboard else None
 
 
 def make_callbacks(
@@ -347,8 +344,9 @@ def make_callbacks(
     `guard` (a `NonFiniteLossGuard`) comes first, so that nothing is saved after a broken step.
 
     `inspection` (an `InspectionLogger`) adds speed to the logs and writes images; the task's
-    callbacks add what its kind of run logs. Only the chief of a multi-worker run writes TensorBoard
-    files (the image writers get their folder from `image_log_dir`).
+    callbacks add what its kind of run logs. Every worker of a multi-worker run has the same
+    callbacks (they may enter collective operations); the others' run directories are scratch
+    (`kerascnn.training.cluster`).
 
     `progress` (a `resume.Progress`) is where a resumed run continues: the checkpoint gives the
     callbacks their saved state and the step counters start from its steps.

@@ -25,7 +25,7 @@ from kerascnn.inspection import InspectionLogger
 from kerascnn.models import check_recipe_arguments
 from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
-from kerascnn.training import resume
+from kerascnn.training import cluster, resume
 from kerascnn.training.callbacks import (
     GracefulInterrupt,
     NonFiniteLossGuard,
@@ -178,8 +178,11 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     if recipe.members:
         return run_ensemble(recipe, verbose=verbose, fresh=fresh)
     check_recipe(recipe)
+    recipe = cluster.local_outputs(recipe)
     record = to_dict(recipe)
     continued = resume.find_run(recipe.runs_dir, recipe.name, record, fresh=fresh)
+    # First: a multi-worker strategy must exist before TensorFlow runs anything.
+    strategy = make_strategy(recipe.strategy)
     if recipe.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(recipe.seed)
@@ -189,7 +192,6 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     with precision_policy(recipe.precision):
         task = task_of(recipe)
         data = task.load(recipe.data)
-        strategy = make_strategy(recipe.strategy)
         with strategy.scope():
             model = task.build(recipe, data)
         check_outputs(recipe, model.count_params())
@@ -239,6 +241,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
                     progress, best_weights = resume.restore(model, run_dir)
             print(f"resuming {run_dir} {_position(progress, recipe)}", flush=True)
             keep_history(run_dir / "history.csv", progress.epoch)
+        cluster.check_same_position(strategy, progress.epoch, progress.step)
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         started_at = {"epoch": progress.epoch + 1, "step": progress.step + 1}
         started = time.perf_counter()

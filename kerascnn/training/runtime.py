@@ -102,7 +102,12 @@ def split_cpu(count: int | str | None = None) -> int | None:
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """'default': the current (single-device) strategy; 'mirrored': every local GPU, or without
-    GPUs every logical CPU device (one unless the CPU was split, `split_cpu`)."""
+    GPUs every logical CPU device (one unless the CPU was split, `split_cpu`); 'multi_worker':
+    the workers that TF_CONFIG lists (`kerascnn.training.cluster`)."""
+    if name == "multi_worker":
+        from kerascnn.training.cluster import multi_worker_strategy
+
+        return multi_worker_strategy()
     if name == "mirrored":
         if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
@@ -158,19 +163,3 @@ def make_optimizer(config, *, num_examples: int, batch_size: int, epochs: int):
     if config.name == "adamw":
         return keras.optimizers.AdamW(rate, **options)
     return keras.optimizers.Adam(rate, **options)
-
-
-def is_chief() -> bool:
-    """Whether this process writes logs and exports: the chief of a multi-worker cluster (from
-    TF_CONFIG: the `chief` task, or worker 0 when there is none), or any single process."""
-    import json
-    import os
-
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = config.get("task") or {}
-    if not task:
-        return True
-    if task.get("type") == "chief":
-        return True
-    has_chief = bool(config.get("cluster", {}).get("chief"))
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and not has_chief
