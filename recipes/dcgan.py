@@ -22,13 +22,15 @@ from kerascnn.recipes import DataConfig, ModelConfig, OptimizerConfig, Recipe
 def recipe() -> Recipe:
     return Recipe(
         name="dcgan",
-        description="DCGAN on MNIST padded to 32x32: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.), 15 epochs.",
+        description="DCGAN on MNIST padded to 32x32: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.), 50 epochs, generator EMA.",
         data=DataConfig(name="mnist", image_shape=(32, 32, 1), validation="none"),
         model=ModelConfig(name="dcgan"),
         augmentation="none",
-        optimizer=OptimizerConfig(name="adam", learning_rate=0.0002, beta_1=0.5),
+        optimizer=OptimizerConfig(
+            name="adam", learning_rate=0.0002, beta_1=0.5, ema_momentum=0.999
+        ),
         batch_size=128,
-        epochs=15,
+        epochs=50,
         target_inception_score=9.0,
         source="Radford, Metz & Chintala, Unsupervised representation learning with deep convolutional GANs (2015): Adam 2e-4, beta1 0.5, batch 128, N(0, 0.02) weights",
         smoke={"callbacks.quality_examples": 256, "callbacks.sample_grid": 16},

@@ -114,7 +114,7 @@ def mnist_ensemble() -> Recipe:
 
 @recipes.register
 def dcgan() -> Recipe:
-    """DCGAN on MNIST padded to 32x32: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.), 15 epochs."""
+    """DCGAN on MNIST padded to 32x32: Adam 2e-4, beta1 0.5, batch 128 (Radford et al.), 50 epochs, generator EMA."""
     return Recipe(
         name="dcgan",
         # At 32x32 the generator has three stride-2 stages (4 -> 8 -> 16 -> 32, 256 -> 128 -> 64
@@ -123,9 +123,11 @@ def dcgan() -> Recipe:
         data=DataConfig(name="mnist", validation="none", image_shape=(32, 32, 1)),
         model=ModelConfig(name="dcgan"),
         augmentation="none",
-        optimizer=OptimizerConfig(name="adam", learning_rate=2e-4, beta_1=0.5),
+        # After 15 epochs the Inception Score was 7.99 and still rising about 0.08 an epoch;
+        # averaging the generator's weights added 0.07 where a decaying learning rate added nothing.
+        optimizer=OptimizerConfig(name="adam", learning_rate=2e-4, beta_1=0.5, ema_momentum=0.999),
         batch_size=128,
-        epochs=15,
+        epochs=50,
         target_inception_score=9.0,
         source="Radford, Metz & Chintala, Unsupervised representation learning with deep "
         "convolutional GANs (2015): Adam 2e-4, beta1 0.5, batch 128, N(0, 0.02) weights",
