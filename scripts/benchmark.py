@@ -53,7 +53,11 @@ def train_rate(
         labels = rng.integers(0, info.num_classes, batch * 4)
         data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(batch)
         if augmentation is not None:
-            data = data.map(lambda x, y: (augmentation(x, training=True), y))
+            # As the TrainingStream applies it: in parallel, ahead of training.
+            data = data.map(
+                lambda x, y: (augmentation(x, training=True), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
         data = task_of(recipe).fit_data(model, data.prefetch(tf.data.AUTOTUNE), recipe)
         warm = max(2, recipe.steps_per_execution)
         model.fit(data, steps_per_epoch=warm, epochs=1, verbose=0, shuffle=False)

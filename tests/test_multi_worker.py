@@ -149,6 +149,17 @@ def test_multi_worker_without_a_cluster_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_multi_worker_after_tensorflow_started_says_to_use_a_fresh_process(monkeypatch):
+    import tensorflow as tf
+
+    port = free_ports(1)[0]
+    config = {"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    tf.constant(1.0) + 1  # TensorFlow has run something in this process
+    with pytest.raises(KerasCNNError, match="must start before TensorFlow runs anything"):
+        cluster.multi_worker_strategy()
+
+
 @pytest.mark.parametrize(
     "tf_config, message",
     [

@@ -109,7 +109,13 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     global _strategy
     if _strategy is None:
         cluster_config()
-        _strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            _strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:  # "Collective ops must be configured at program startup"
+            raise KerasCNNError(
+                f"strategy 'multi_worker' must start before TensorFlow runs anything ({error}); "
+                "run it in a fresh process, e.g. kerascnn run RECIPE --strategy multi_worker"
+            ) from None
         fix_keras_fit()
     return _strategy
 
