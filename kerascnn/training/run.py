@@ -175,10 +175,10 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     An unfinished run of the same recipe (same `recipe.json`) under `runs_dir` is resumed from its
     checkpoint; a finished one is not trained over: that raises, unless `fresh` starts a new run.
     """
+    recipe = cluster.local_outputs(recipe)
     if recipe.members:
         return run_ensemble(recipe, verbose=verbose, fresh=fresh)
     check_recipe(recipe)
-    recipe = cluster.local_outputs(recipe)
     record = to_dict(recipe)
     continued = resume.find_run(recipe.runs_dir, recipe.name, record, fresh=fresh)
     # First: a multi-worker strategy must exist before TensorFlow runs anything.
