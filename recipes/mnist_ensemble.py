@@ -1,6 +1,6 @@
 """mnist_ensemble: five mnist_best nets (seeds 0-4) whose probabilities are averaged, exported as one model.
 
-Not reproduced: the target is 99.75 % test accuracy on the full MNIST (DropConnect's 5-net ensemble:
+Not yet reproduced: the target is 99.75 % test accuracy on the full MNIST (DropConnect's 5-net ensemble:
 99.79 %); the five members averaged reached 99.71 % (29 errors). Members, seeds 0-4: 99.66, 99.66,
 99.69, 99.68, 99.65 %, each about 31 min alone on this 2-core CPU (x86_64, no GPU), trained as
 ordinary mnist_best runs and reused here; averaging them took 0.7 min:

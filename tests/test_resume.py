@@ -16,7 +16,8 @@ import pytest
 import kerascnn.models  # noqa: F401  (registers the layers the checkpoints hold)
 from kerascnn.errors import KerasCNNError
 
-# 8 steps per epoch, 3 epochs, a checkpoint every 2 steps, augmentation, dropout, a cosine schedule.
+# 8 steps per epoch, 3 epochs, a checkpoint every 2 steps, augmentation, dropout, a cosine schedule,
+# weight averaging (written into the model once, after the last of a resumed run's fit calls).
 RUN = [
     "deep_mnist",
     "--dataset",
@@ -34,6 +35,8 @@ RUN = [
     "data.test_limit=64",
     "--set",
     "optimizer.schedule=cosine",
+    "--set",
+    "optimizer.ema_momentum=0.9",
     "--set",
     "callbacks.checkpoint_every=2",
     "--set",

@@ -292,9 +292,13 @@ class DCGAN(keras.Model):
         """Keras' `fit`; then, as Keras does for a model's own optimizer, optimizers that keep a
         moving average of the weights (`use_ema`) write it into their network."""
         history = super().fit(*args, **kwargs)
+        self.write_averaged_weights()
+        return history
+
+    def write_averaged_weights(self):
+        """Each network takes its optimizer's moving average of its weights, if it keeps one."""
         self.d_optimizer.finalize_variable_values(self.discriminator.trainable_weights)
         self.g_optimizer.finalize_variable_values(self.generator.trainable_weights)
-        return history
 
     def call(self, noise, training=False):
         return self.generator(noise, training=training)

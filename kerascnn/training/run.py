@@ -6,6 +6,7 @@ before the run directory is made, so a bad request leaves nothing under `runs/` 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import sys
@@ -400,19 +401,51 @@ def fit_epochs(model, task, recipe, info, stream, validation, callbacks, progres
         if first < boundary <= recipe.epochs:
             parts.append((first, boundary, 0))
             first = boundary
-    for initial_epoch, epochs, skip in parts:
+    for index, (initial_epoch, epochs, skip) in enumerate(parts):
         task.start_phase(model, recipe, info, initial_epoch)
-        model.fit(
-            task.fit_data(model, stream.dataset(skip), recipe),
-            validation_data=task.fit_data(model, validation, recipe),
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            callbacks=[stream.epoch_callback(skip), *callbacks],
-            verbose=verbose,
-            shuffle=False,  # the stream shuffles
-        )
+        last = index == len(parts) - 1
+        with contextlib.nullcontext() if last else averaging_deferred(model):
+            model.fit(
+                task.fit_data(model, stream.dataset(skip), recipe),
+                validation_data=task.fit_data(model, validation, recipe),
+                initial_epoch=initial_epoch,
+                epochs=epochs,
+                callbacks=[stream.epoch_callback(skip), *callbacks],
+                verbose=verbose,
+                shuffle=False,  # the stream shuffles
+            )
         if model.stop_training:
+            if not last:
+                write_averaged_weights(model)
             break
+
+
+def _optimizers(model) -> list:
+    found = (getattr(model, name, None) for name in ("optimizer", "d_optimizer", "g_optimizer"))
+    return [o for o in found if isinstance(o, keras.optimizers.Optimizer)]
+
+
+@contextlib.contextmanager
+def averaging_deferred(model):
+    """Keras writes an optimizer's moving average of the weights (`use_ema`) into the model at the
+    end of every `fit` call; a run of several calls (a resumed epoch's rest, transfer learning's
+    phases) must train on its own weights until the last one ends."""
+    optimizers = _optimizers(model)
+    for optimizer in optimizers:
+        optimizer.finalize_variable_values = lambda var_list: None
+    try:
+        yield
+    finally:
+        for optimizer in optimizers:
+            del optimizer.finalize_variable_values
+
+
+def write_averaged_weights(model) -> None:
+    """What the end of `fit` does: the model takes its optimizers' weight averages, if kept."""
+    if hasattr(model, "write_averaged_weights"):
+        model.write_averaged_weights()
+    elif model.optimizer is not None:
+        model.optimizer.finalize_variable_values(model.trainable_weights)
 
 
 def _position(progress, recipe) -> str:
