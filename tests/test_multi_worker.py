@@ -115,6 +115,8 @@ def test_two_workers_train_like_one_process_and_resume_after_a_kill(tmp_path):
     outputs = finish(start_cluster(tmp_path, free_ports(2)))
     for out, _ in outputs:
         assert "resuming" in out and "at epoch 2/2" in out
+    assert "this worker's copies (scratch)" in outputs[1][0]
+    assert "this worker's copies" not in outputs[0][0]
 
     expected, got = history(tmp_path / "single"), history(tmp_path / "worker0")
     assert len(expected) == len(got) == 2

@@ -67,6 +67,8 @@ class RunResult:
             )
         if self.notice:
             lines.append(f"  NOTE: {self.notice}")
+        if self.recipe.strategy == "multi_worker" and not cluster.is_chief():
+            lines.append("  NOTE: this worker's copies (scratch); the chief wrote the run's own")
         return "\n".join(lines)
 
 
