@@ -137,8 +137,11 @@ def fix_keras_fit() -> None:
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
 
-    if getattr(trainer, "_kerascnn_fixed", False):
-        return
+    if getattr(trainer, "_kerascnn_fixed", False) or not (
+        hasattr(trainer, "reduce_per_replica")
+        and hasattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build")
+    ):
+        return  # fixed already, or a Keras whose internals moved (tests/test_multi_worker.py tells)
     reduce_per_replica = trainer.reduce_per_replica
     symbolic_build = trainer.TensorFlowTrainer._maybe_symbolic_build
 
