@@ -65,34 +65,27 @@ def cluster_config() -> dict:
     return config
 
 
-def is_chief() -> bool:
-    """Whether this process writes logs and exports: the chief of a multi-worker cluster (from
-    TF_CONFIG: the `chief` task, or worker 0 when there is none), or any single process."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = config.get("task") or {}
-    if not task:
-        return True
+def is_chief(config: dict) -> bool:
+    """Whether the process of `config` (a checked TF_CONFIG, `cluster_config()`) writes logs and
+    exports: the `chief` task, or worker 0 when the cluster has none."""
+    task = config["task"]
     if task.get("type") == "chief":
         return True
-    has_chief = bool(config.get("cluster", {}).get("chief"))
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and not has_chief
-
-
-def scratch_dir() -> Path:
-    """Where a worker that is not the chief keeps its run directories and exports."""
-    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}
-    return (
-        Path(tempfile.gettempdir())
-        / f"kerascnn-{task.get('type', 'worker')}-{task.get('index', 0)}"
-    )
+    has_chief = bool(config["cluster"].get("chief"))
+    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
 
 
 def local_outputs(recipe):
     """`recipe` with its outputs where this process writes them: unchanged for a single process and
-    for the chief, in `scratch_dir()` for the other workers of a multi-worker run."""
-    if recipe.strategy != "multi_worker" or is_chief():
+    for the chief, in `<temp dir>/kerascnn-worker-<index>` for the other workers of a multi-worker
+    run. Checks TF_CONFIG first, so a bad one stops the run before anything is written."""
+    if recipe.strategy != "multi_worker":
         return recipe
-    scratch = scratch_dir()
+    config = cluster_config()
+    if is_chief(config):
+        return recipe
+    task = config["task"]
+    scratch = Path(tempfile.gettempdir()) / f"kerascnn-{task['type']}-{task.get('index', 0)}"
     return dataclasses.replace(
         recipe,
         runs_dir=str(scratch / "runs"),

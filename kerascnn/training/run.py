@@ -67,7 +67,9 @@ class RunResult:
             )
         if self.notice:
             lines.append(f"  NOTE: {self.notice}")
-        if self.recipe.strategy == "multi_worker" and not cluster.is_chief():
+        if self.recipe.strategy == "multi_worker" and not cluster.is_chief(
+            cluster.cluster_config()
+        ):
             lines.append("  NOTE: this worker's copies (scratch); the chief wrote the run's own")
         return "\n".join(lines)
 
@@ -422,17 +424,13 @@ def fit_epochs(model, task, recipe, info, stream, validation, callbacks, progres
             break
 
 
-def _optimizers(model) -> list:
-    found = (getattr(model, name, None) for name in ("optimizer", "d_optimizer", "g_optimizer"))
-    return [o for o in found if isinstance(o, keras.optimizers.Optimizer)]
-
-
 @contextlib.contextmanager
 def averaging_deferred(model):
     """Keras writes an optimizer's moving average of the weights (`use_ema`) into the model at the
     end of every `fit` call; a run of several calls (a resumed epoch's rest, transfer learning's
     phases) must train on its own weights until the last one ends."""
-    optimizers = _optimizers(model)
+    # Every optimizer the model holds: its own, or a GAN's two.
+    optimizers = [o for o in vars(model).values() if isinstance(o, keras.optimizers.Optimizer)]
     for optimizer in optimizers:
         optimizer.finalize_variable_values = lambda var_list: None
     try:
