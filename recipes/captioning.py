@@ -27,6 +27,7 @@ def recipe() -> Recipe:
         optimizer=OptimizerConfig(name="adam", schedule="cosine"),
         batch_size=64,
         epochs=4,
+        precision="float32",  # as reproduced
         callbacks=CallbackConfig(histogram_freq=0, sample_grid=16, quality_examples=1000),
         target_bleu4=0.8,
         source="kerascnn issue 6: BLEU-4 >= 0.80 on the synthetic scenes' test split (NIC, Vinyals et al. 2015, trained the same way on real photos)",

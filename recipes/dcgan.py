@@ -36,6 +36,7 @@ def recipe() -> Recipe:
         ),
         batch_size=128,
         epochs=50,
+        precision="float32",  # as reproduced
         target_inception_score=9.0,
         source="Radford, Metz & Chintala, Unsupervised representation learning with deep convolutional GANs (2015): Adam 2e-4, beta1 0.5, batch 128, N(0, 0.02) weights",
         smoke={"callbacks.quality_examples": 256, "callbacks.sample_grid": 16},

@@ -23,6 +23,7 @@ def recipe() -> Recipe:
         optimizer=OptimizerConfig(name="adam", schedule="cosine"),
         batch_size=128,
         epochs=20,
+        precision="float32",  # as reproduced
         target_accuracy=0.9905,
         source="LeCun et al., Gradient-based learning applied to document recognition (1998): LeNet-5 reached 0.95 % test error on MNIST without distortions",
     )

@@ -28,6 +28,7 @@ def recipe() -> Recipe:
         optimizer=OptimizerConfig(name="adam"),
         batch_size=500,
         epochs=1,
+        precision="float32",  # as reproduced
         members=(
             {"recipe": "mnist_best", "seed": 0},
             {"recipe": "mnist_best", "seed": 1},

@@ -263,8 +263,9 @@ class Recipe:
     """Everything one training run needs; see `kerascnn show NAME` for a resolved example.
 
     `precision` and `strategy` are run settings applied by the run function, never builder arguments;
-    `precision="auto"` picks mixed_float16, mixed_bfloat16 or float32 for the machine and says why
-    (`kerascnn.training.runtime.choose_precision`).
+    `precision="auto"` (the default) picks mixed_float16, mixed_bfloat16 or float32 for the machine
+    and says why (`kerascnn.training.runtime.choose_precision`); recipes whose published figure was
+    reproduced in float32 pin "float32" until it is measured again.
     `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
     for the others (Szegedy et al. 2015).
     `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs
@@ -288,7 +289,7 @@ class Recipe:
     optimizer: OptimizerConfig = OptimizerConfig()
     batch_size: int = 32
     epochs: int = 10
-    precision: Precision = "float32"
+    precision: Precision = "auto"
     strategy: Strategy = "default"
     steps_per_execution: int = 1
     seed: int = 0
