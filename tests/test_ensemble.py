@@ -2,6 +2,7 @@
 averaged in one model that is evaluated and exported as one SavedModel."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,12 @@ def test_an_ensemble_averages_its_members_and_exports_one_model(in_tmp, capsys):
     again = recipes.run("mnist_ensemble", smoke=True, verbose=0, batch_size=100, **SETTINGS)
     assert capsys.readouterr().out.count("reusing") == 2
     assert again.metrics["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    # Its training time is its members' (reused or not), not the seconds it took to load them.
+    member_seconds = [
+        json.loads((Path(m["run_dir"]) / "metrics.json").read_text())["train_seconds"]
+        for m in members
+    ]
+    assert again.metrics["train_seconds"] == pytest.approx(sum(member_seconds))
 
 
 def test_a_member_without_a_recipe_name_is_one_clear_line(in_tmp):

@@ -19,6 +19,8 @@ CIFAR_SHAPE = (32, 32, 3)
 # float32 says "float32  # as reproduced" until the figure is measured again in 16 bits.
 # The smoke version of an ensemble's members: one short epoch each.
 MEMBER_SMOKE = {"epochs": 1, "batch_size": 32, "callbacks.histogram_freq": 0}
+# mnist_best's training (digit jitter, Adam cosine, batch 64) for the book's network, 20 epochs.
+BOOK_NET_MEMBER = {"recipe": "mnist_best", "model.name": "deep_mnist_cnn", "epochs": 20}
 # An ImageNet-era network with a small stem does ImageNet-sized work per 32 px image (InceptionV3:
 # about 6 GFLOPs), so its smoke version takes two steps of 8 images.
 CIFAR_SMOKE = {"batch_size": 8, "data.train_limit": 16, "data.test_limit": 16}
@@ -101,12 +103,18 @@ def mnist_fast() -> Recipe:
 
 @recipes.register
 def mnist_ensemble() -> Recipe:
-    """Five mnist_best nets (seeds 0-4) averaging their probabilities; aims past DropConnect's 99.79 %."""
+    """Five mnist_best nets and five of the book's (one with DropConnect) averaging probabilities: >= 99.75 %."""
     return Recipe(
         name="mnist_ensemble",
         data=DataConfig(name="mnist"),
         model=ModelConfig(name="deep_mnist_cnn"),
-        members=tuple({"recipe": "mnist_best", "seed": seed} for seed in range(5)),
+        # Five of one network err alike (99.71 %: 29 errors, 13 made by each of four); the book's
+        # smaller network, trained the same way, errs differently, and adding it got past 99.75 %.
+        members=(
+            *({"recipe": "mnist_best", "seed": seed} for seed in range(5)),
+            *(BOOK_NET_MEMBER | {"seed": seed} for seed in (5, 6, 7, 8)),
+            BOOK_NET_MEMBER | {"seed": 10, "model.args": {"drop_connect": True}},
+        ),
         batch_size=500,
         epochs=1,
         precision="float32",  # as reproduced
