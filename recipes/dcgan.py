@@ -18,9 +18,9 @@ weights averaged (EMA 0.999) 8.05 averaged against 7.97 not; sampling with trunc
 the score. So this recipe trains longer (50 epochs) and averages the generator's weights; at 28x28
 (two generator stages) the same settings reached only 5.67 after 12 epochs.
 
-The 50-epoch recipe's first run (unfinished when this was written) scored 8.08 after 19 epochs and
-8.15-8.35 over epochs 25-39 (raw generator; Fréchet distance down to 7-9): the score has flattened
-well below 9.0, so this recipe will not reach the target as it is.
+The 50-epoch recipe as registered, seed 0: Inception Score 8.46, Fréchet distance 5.84 (weight-averaged
+generator), 166 min of training over three sessions (CPU partly shared; about 3 min an epoch alone).
+Per epoch (raw generator): 8.08 after 19, 8.15-8.43 over epochs 25-50: flattened well below 9.0.
 
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
