@@ -1,6 +1,8 @@
 """The built-in recipes, one registered function each; the registry key is the recipe's name.
 
 Variants start from a base and change a few fields: the CIFAR-10 recipes share `_cifar10`.
+Precision is the Recipe default, "auto", unless a recipe's figure was reproduced in float32: such a
+recipe says `precision="float32",  # as reproduced` until the figure is measured again in 16 bits.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from kerascnn.recipes.config import (
 from kerascnn.registry import recipes
 
 CIFAR_SHAPE = (32, 32, 3)
-# Precision is "auto" unless a recipe says otherwise; a recipe whose figure was reproduced in
-# float32 says "float32  # as reproduced" until the figure is measured again in 16 bits.
 # The smoke version of an ensemble's members: one short epoch each.
 MEMBER_SMOKE = {"epochs": 1, "batch_size": 32, "callbacks.histogram_freq": 0}
 # mnist_best's training (digit jitter, Adam cosine, batch 64) for the book's network, 20 epochs.
