@@ -27,7 +27,7 @@ def recipe() -> Recipe:
         description="Deotte's BatchNorm CNN with digit jitter, Adam 1e-3 cosine, batch 64, 30 epochs: >= 99.65 %.",
         data=DataConfig(name="mnist"),
         model=ModelConfig(name="deotte_cnn"),
-        augmentation="digits",
+        augmentation="digits_chained",  # as reproduced
         optimizer=OptimizerConfig(name="adam", schedule="cosine"),
         batch_size=64,
         epochs=30,

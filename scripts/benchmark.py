@@ -3,14 +3,18 @@ and of the input pipeline alone, with and without augmentation, measured side by
 
     python scripts/benchmark.py                       # every classifier recipe
     python scripts/benchmark.py deep_mnist mnist_fast --steps 50
-    python scripts/benchmark.py deep_mnist --steps 60 --repeats 3 --rounds 2   # the README's figures
+    python scripts/benchmark.py deep_mnist --steps 60 --rounds 6   # the README's figures
 
 Each model trains on random images of its recipe's input shape for `--steps` steps after a warm-up
 (graph tracing), with the recipe's batch size, precision and steps_per_execution; inference is
-`predict` on as many images. The pipeline rows iterate the recipe's TrainingStream over the bundled
-MNIST sample (or --data-dir), without and with the `digits` augmentation, and the training rows of
-`deep_mnist` are repeated with that augmentation on: the ratio is what augmentation costs. Timings on
-shared machines are noisy: compare the ratios printed here, not figures from different runs.
+`predict` on as many images. Training is timed inside `fit`, from the end of the warm-up steps to the
+end of the last step: what `fit` does once per call (making the data iterator, tearing it down, which
+here took up to a second at random) is not a training speed. The pipeline rows iterate the recipe's
+TrainingStream over the bundled MNIST sample (or --data-dir) without augmentation and with each
+`digits` preset. The augmentation rows train one `deep_mnist` model on batches without and with
+augmentation, alternated `--rounds` times, and give the median of the per-round ratios (and their
+range): the share of training speed augmentation keeps. Timings on shared machines are noisy:
+compare the ratios printed here, not figures from different runs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import sys
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -39,39 +44,84 @@ def classifier_recipes() -> list[str]:
     ]
 
 
-def train_rate(
-    recipe, steps: int, data, augmentation=None, *, repeats: int = 3
-) -> tuple[float, float]:
+class TrainingClock(keras.callbacks.Callback):
+    """Times the steps of one `fit` after the first `warm` (tracing, the iterator's start) and up to
+    the end of the last, leaving out what `fit` does before and after."""
+
+    def __init__(self, warm: int):
+        super().__init__()
+        self.warm = warm
+        self.started = self.first_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.started is None and batch + 1 >= self.warm:
+            self.started, self.first_step = time.perf_counter(), batch + 1
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self.started
+
+
+def timed_fit(model, data, steps: int, recipe) -> float:
+    """Images/s of `steps` training steps of `model` on `data`, after a warm-up."""
+    warm = max(2, recipe.steps_per_execution)
+    clock = TrainingClock(warm)
+    model.fit(
+        data, steps_per_epoch=warm + steps, epochs=1, verbose=0, shuffle=False, callbacks=[clock]
+    )
+    return (warm + steps - clock.first_step) * recipe.batch_size / clock.seconds
+
+
+def random_batches(recipe, info, augmentation=None):
+    """Endless batches of `recipe`'s size of random images of `info`'s shape (held in memory),
+    augmented as the TrainingStream augments: in parallel, ahead of training."""
+    rng = np.random.default_rng(0)
+    batch = recipe.batch_size
+    images = rng.integers(0, 256, (batch * 4, *info.image_shape)).astype(np.float32)
+    labels = rng.integers(0, info.num_classes, batch * 4)
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(batch)
+    if augmentation is not None:
+        data = data.map(
+            lambda x, y: (augmentation(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return data.prefetch(tf.data.AUTOTUNE), images
+
+
+def train_rate(recipe, steps: int, data, *, repeats: int = 3) -> tuple[float, float]:
     """(training images/s, inference images/s) of `recipe`'s model on random images of `data`'s
     shape."""
-    info = data.info
     with precision_policy(recipe.precision):
         model = task_of(recipe).build(recipe, data)
+        batches, images = random_batches(recipe, data.info)
+        batches = task_of(recipe).fit_data(model, batches, recipe)
+        # The median, against the noise of a shared machine.
+        training = float(
+            np.median([timed_fit(model, batches, steps, recipe) for _ in range(repeats)])
+        )
         batch = recipe.batch_size
-        rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, (batch * 4, *info.image_shape)).astype(np.float32)
-        labels = rng.integers(0, info.num_classes, batch * 4)
-        data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(batch)
-        if augmentation is not None:
-            # As the TrainingStream applies it: in parallel, ahead of training.
-            data = data.map(
-                lambda x, y: (augmentation(x, training=True), y),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-        data = task_of(recipe).fit_data(model, data.prefetch(tf.data.AUTOTUNE), recipe)
-        warm = max(2, recipe.steps_per_execution)
-        model.fit(data, steps_per_epoch=warm, epochs=1, verbose=0, shuffle=False)
-        rates = []
-        for _ in range(repeats):  # the median, against the noise of a shared machine
-            started = time.perf_counter()
-            model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-            rates.append(steps * batch / (time.perf_counter() - started))
-        training = float(np.median(rates))
         model.predict(images[:batch], batch_size=batch, verbose=0)
         started = time.perf_counter()
         model.predict(np.concatenate([images] * max(1, steps // 4)), batch_size=batch, verbose=0)
         inference = len(images) * max(1, steps // 4) / (time.perf_counter() - started)
     return training, inference
+
+
+def augmentation_kept(recipe, data, presets: dict, *, steps: int, rounds: int) -> dict:
+    """For each augmentation in `presets`: the per-round ratios of training images/s with it to
+    images/s without, one model trained on each kind of batch in turn, the order rotated by round."""
+    with precision_policy(recipe.precision):
+        model = task_of(recipe).build(recipe, data)
+        feeds = {
+            name: random_batches(recipe, data.info, layer)[0] for name, layer in presets.items()
+        }
+        feeds["none"] = random_batches(recipe, data.info)[0]
+        names = list(feeds)
+        ratios = {name: [] for name in presets}
+        for round_ in range(rounds):
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            rates = {name: timed_fit(model, feeds[name], steps, recipe) for name in order}
+            for name in presets:
+                ratios[name].append(rates[name] / rates["none"])
+    return ratios
 
 
 def pytorch_deep_mnist(classes: int = 10):
@@ -145,7 +195,11 @@ def main() -> int:
         "--repeats", type=int, default=3, help="timed runs per figure, the median (default 3)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=2, help="alternations of compared rows, the best (default 2)"
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternations of compared rows (default 2): the PyTorch rows take the best of each, "
+        "the augmentation rows the median ratio",
     )
     args = parser.parse_args()
     names = args.names or classifier_recipes()
@@ -164,21 +218,31 @@ def main() -> int:
             flush=True,
         )
     sample = load_dataset(DataConfig(name="mnist_sample", data_dir=args.data_dir))
-    digits = create_augmentation("digits", image_shape=sample.info.image_shape, seed=0)
-    plain, augmented = pipeline_rate(sample, 100, None), pipeline_rate(sample, 100, digits)
+    presets = {
+        name: create_augmentation(name, image_shape=sample.info.image_shape, seed=0)
+        for name in ("digits", "digits_chained")
+    }
+    rates = {name: pipeline_rate(sample, 100, layer) for name, layer in presets.items()}
     print(
-        f"\ninput pipeline alone (batch 100): {plain:.0f} images/s; with digits augmentation {augmented:.0f}"
+        f"\ninput pipeline alone (batch 100): {pipeline_rate(sample, 100, None):.0f} images/s; "
+        + "; ".join(f"with {name} augmentation {rate:.0f}" for name, rate in rates.items())
     )
     recipe = recipes.get("deep_mnist")
-    offs, ons = [], []
     timing = {"steps": args.steps, "repeats": args.repeats, "rounds": args.rounds}
-    for _ in range(args.rounds):  # alternated, so that both see the same machine
-        offs.append(train_rate(recipe, args.steps, sample, repeats=args.repeats)[0])
-        ons.append(train_rate(recipe, args.steps, sample, digits, repeats=args.repeats)[0])
-    off, on = max(offs), max(ons)
-    print(
-        f"deep_mnist training: {off:.0f} images/s; with digits augmentation {on:.0f} ({on / off:.0%})"
-    )
+    for precision in ("float32", "auto"):
+        trained = recipes.resolve(recipe, {"precision": precision})
+        kept = augmentation_kept(trained, sample, presets, steps=args.steps, rounds=args.rounds)
+        label = (
+            f"{precision} ({resolve_precision(precision)[0]})" if precision == "auto" else precision
+        )
+        print(
+            f"deep_mnist training, {label}, images/s kept with augmentation on "
+            f"(median of {args.rounds} alternated rounds, range): "
+            + "; ".join(
+                f"{name} {np.median(r):.0%} ({min(r):.0%}-{max(r):.0%})" for name, r in kept.items()
+            ),
+            flush=True,
+        )
     compare_with_pytorch(recipe, sample, **timing)
     return 0
 

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerascnn.layers import ClassicDropout
+from kerascnn.layers import ClassicDropout, ComposedAffine
 
 
 def test_classic_dropout_drops_the_rate_and_keeps_survivors_unscaled():
@@ -129,3 +129,77 @@ def test_the_books_net_with_drop_connect_keeps_its_parameters_and_trains():
     x = np.random.default_rng(0).uniform(0, 1, size=(8, 28, 28, 1)).astype("float32")
     model.fit(x, np.arange(8) % 10, epochs=1, verbose=0)
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def _jitter(seed, degrees=30, shift=0.2, zoom=0.3, **fill):
+    """Larger ranges than the `digits` preset, so a wrongly composed warp shows by pixels."""
+    return [
+        keras.layers.RandomRotation(degrees / 360, fill_mode="constant", seed=seed, **fill),
+        keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed + 1, **fill),
+        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed + 2, **fill),
+    ]
+
+
+def _blobs(count=64):
+    """Smooth elongated blobs near the centre of 28x28 images, which no jitter here moves out."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:28, 0:28]
+    centres = rng.uniform(12, 16, (count, 2))
+    blobs = [np.exp(-((cols - x) ** 2 + ((rows - y) * 1.7) ** 2) / 8.0) for x, y in centres]
+    return (255 * np.array(blobs, "float32"))[..., None]
+
+
+def _centroids(images):
+    rows, cols = np.mgrid[0:28, 0:28]
+    mass = images[..., 0].sum((1, 2))
+    return np.stack(
+        [(images[..., 0] * cols).sum((1, 2)) / mass, (images[..., 0] * rows).sum((1, 2)) / mass], 1
+    )
+
+
+def test_composed_affine_warps_each_image_as_the_chained_layers_do():
+    images = _blobs()
+    chained = keras.Sequential(_jitter(3))(images, training=True)
+    composed = ComposedAffine(_jitter(3))(images, training=True)
+    chained, composed = (keras.ops.convert_to_numpy(x) for x in (chained, composed))
+    moved = np.abs(_centroids(chained) - _centroids(images)).max(axis=1)
+    assert np.median(moved) > 1.5  # the jitter moves the blobs by pixels ...
+    # ... and the one warp puts them where the three layers do, with the same random draws.
+    np.testing.assert_allclose(_centroids(composed), _centroids(chained), atol=0.1)
+    # One resampling blurs less than three: the peaks stay higher.
+    assert composed.max(axis=(1, 2, 3)).mean() > chained.max(axis=(1, 2, 3)).mean()
+
+
+def test_composed_affine_passes_images_outside_training_and_takes_one_image():
+    images = _blobs(2)
+    warp = ComposedAffine(_jitter(0))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(warp(images, training=False)), images)
+    one = keras.ops.convert_to_numpy(warp(images[0], training=True))
+    assert one.shape == images[0].shape and not np.array_equal(one, images[0])
+
+
+def test_composed_affine_round_trips_its_config_with_the_same_draws():
+    images = _blobs(4)
+    warp = ComposedAffine(_jitter(5), name="warp")
+    again = ComposedAffine.from_config(warp.get_config())
+    assert again.name == "warp" and [type(t) for t in again.transforms] == [
+        type(t) for t in warp.transforms
+    ]
+    first, second = (keras.ops.convert_to_numpy(w(images, training=True)) for w in (warp, again))
+    np.testing.assert_allclose(first, second, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "transforms, message",
+    [
+        ([], "at least one layer"),
+        ([keras.layers.RandomFlip()], "not RandomFlip"),
+        (
+            [keras.layers.RandomZoom(0.1), keras.layers.RandomZoom(0.1, fill_mode="constant")],
+            "share",
+        ),
+    ],
+)
+def test_composed_affine_rejects_what_it_cannot_compose(transforms, message):
+    with pytest.raises(ValueError, match=message):
+        ComposedAffine(transforms)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerascnn.layers import ComposedAffine
 from kerascnn.registry import augmentations
 
 
@@ -28,17 +29,28 @@ def no_augmentation(image_shape, seed=None):
     return None
 
 
+def _handwriting_jitter(seed):
+    return [
+        layers.RandomRotation(10 / 360, fill_mode="constant", seed=_offset(seed, 0)),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=_offset(seed, 1)),
+        layers.RandomZoom(0.1, fill_mode="constant", seed=_offset(seed, 2)),
+    ]
+
+
 @augmentations.register
 def digits(image_shape, seed=None):
-    """Handwriting jitter: rotation up to 10 degrees, shift up to 10 %, zoom up to 10 %; black fill."""
-    return keras.Sequential(
-        [
-            layers.RandomRotation(10 / 360, fill_mode="constant", seed=_offset(seed, 0)),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=_offset(seed, 1)),
-            layers.RandomZoom(0.1, fill_mode="constant", seed=_offset(seed, 2)),
-        ],
-        name="augment_digits",
-    )
+    """Handwriting jitter: rotation up to 10 degrees, shift up to 10 %, zoom up to 10 %; black fill.
+
+    Keras' RandomRotation, RandomTranslation and RandomZoom draw it; `ComposedAffine` applies the
+    three as one warp (one resampling: a third of the time, and less blur than `digits_chained`)."""
+    return keras.Sequential([ComposedAffine(_handwriting_jitter(seed))], name="augment_digits")
+
+
+@augmentations.register
+def digits_chained(image_shape, seed=None):
+    """`digits` applied layer after layer, each resampling the image (the same draws, three
+    bilinear interpolations): how `mnist_best`'s and `mnist_ensemble`'s figures were reproduced."""
+    return keras.Sequential(_handwriting_jitter(seed), name="augment_digits_chained")
 
 
 @augmentations.register
