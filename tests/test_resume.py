@@ -183,6 +183,30 @@ def test_find_run_continues_the_newest_unfinished_run_of_the_same_recipe(tmp_pat
     assert find_run(tmp_path, "deep_mnist", record, fresh=True) is None
 
 
+def test_a_finished_run_on_a_data_dir_matches_whatever_its_offline_fallback(tmp_path):
+    from kerascnn import recipes
+    from kerascnn.training.resume import finished_run
+
+    def record(**data):
+        return recipes.to_dict(
+            recipes.resolve("deep_mnist", {f"data.{k}": v for k, v in data.items()})
+        )
+
+    run_dir = tmp_path / "deep_mnist" / "1"
+    run_dir.mkdir(parents=True)
+    for name in ("metrics.json", "model.keras"):
+        (run_dir / name).write_text("{}")
+    # Trained by scripts/reproduce.py: the IDX files, no fallback to the bundled sample.
+    (run_dir / "recipe.json").write_text(
+        json.dumps(record(data_dir="/data/mnist", offline_fallback=False))
+    )
+    assert finished_run(tmp_path, "deep_mnist", record(data_dir="/data/mnist")) == run_dir
+    assert finished_run(tmp_path, "deep_mnist", record(data_dir="/other")) is None
+    # Without a data folder the fallback decides what data the run gets.
+    (run_dir / "recipe.json").write_text(json.dumps(record(offline_fallback=False)))
+    assert finished_run(tmp_path, "deep_mnist", record()) is None
+
+
 def test_the_checkpoint_keeps_early_stopping_and_plateau_state(tmp_path):
     from kerascnn.training import resume
     from kerascnn.training.callbacks import Checkpoint, NonFiniteLossGuard

@@ -91,7 +91,9 @@ def _normalized(record):
 
 def _same_recipe(saved, record) -> bool:
     """Whether a run's saved record is this recipe; fields added to kerascnn since it was
-    written count as their defaults."""
+    written count as their defaults. With the data read from `data.data_dir`,
+    `data.offline_fallback` (what to do without data) cannot have changed the training, so it may
+    differ: `scripts/reproduce.py` turns it off."""
     from kerascnn.recipes import from_dict, to_dict
 
     if not isinstance(saved, dict) or saved.get("name") != record.get("name"):
@@ -100,7 +102,11 @@ def _same_recipe(saved, record) -> bool:
         saved = to_dict(from_dict(saved))
     except KerasCNNError:
         return False
-    return _normalized(saved) == _normalized(record)
+    saved, record = _normalized(saved), _normalized(record)
+    for data in (saved.get("data"), record.get("data")):
+        if isinstance(data, dict) and data.get("data_dir"):
+            data.pop("offline_fallback", None)
+    return saved == record
 
 
 def _read_json(path: Path):
