@@ -72,9 +72,15 @@ def imagenet(image_shape, seed=None):
     """Inception-style: random resized crop (area 25-100 %, aspect 1:2-2:1), flip, colour jitter."""
     layers_ = [
         # Shift, then zoom in about the centre: together a crop of random size, shape and place,
-        # resized back (torchvision's RandomResizedCrop, with scale (0.25, 1)).
-        layers.RandomTranslation(0.25, 0.25, fill_mode="reflect", seed=_offset(seed, 0)),
-        layers.RandomZoom((-0.5, 0.0), (-0.5, 0.0), fill_mode="reflect", seed=_offset(seed, 1)),
+        # resized back (torchvision's RandomResizedCrop, with scale (0.25, 1)), in one resampling.
+        ComposedAffine(
+            [
+                layers.RandomTranslation(0.25, 0.25, fill_mode="reflect", seed=_offset(seed, 0)),
+                layers.RandomZoom(
+                    (-0.5, 0.0), (-0.5, 0.0), fill_mode="reflect", seed=_offset(seed, 1)
+                ),
+            ]
+        ),
         layers.RandomFlip("horizontal", seed=_offset(seed, 2)),
     ]
     if image_shape[-1] == 3:
