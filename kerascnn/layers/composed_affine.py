@@ -16,9 +16,9 @@ class ComposedAffine(keras.layers.Layer):
     Each layer draws its random transformation itself (same ranges, seeds and draws as when the
     layers run one after the other); the transformations are multiplied into one matrix per image
     and the image is resampled once. Chained, every layer resamples the image again: three
-    bilinear interpolations cost three times the time (on a 2-core CPU this is the difference
-    between augmentation keeping ~89 % and ~95 % of the training speed) and blur the image three
-    times. A pixel whose source lies outside the image gets the fill value; chained, content that
+    bilinear interpolations cost three times the time (for the `digits` preset on a 2-core CPU,
+    the difference between training keeping 88-94 % and 93-97 % of its speed: README, Speed) and
+    blur the image three times. A pixel whose source lies outside the image gets the fill value; chained, content that
     one step moves out of the frame stays lost even where a later step would bring it back.
 
     Args:
