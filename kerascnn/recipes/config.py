@@ -100,6 +100,8 @@ class OptimizerConfig:
     `decay_epochs`, in steps); 'plateau' (times `decay_rate` when the validation loss, or the
     training loss without validation, has not improved for `plateau_patience` epochs). `epsilon`
     (Adam, AdamW, RMSprop), `beta_1` (Adam, AdamW) and `clipnorm` default to Keras'.
+    `discriminator_learning_rate`: GANs only, the discriminator's own learning rate (the two
+    time-scale update rule of Heusel et al. 2017); None: `learning_rate`, as Radford et al.
     """
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -116,9 +118,16 @@ class OptimizerConfig:
     beta_1: float | None = None
     clipnorm: float | None = None
     ema_momentum: float | None = None
+    discriminator_learning_rate: float | None = None
 
     def __post_init__(self):
         _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
+        _require(
+            self.discriminator_learning_rate is None or self.discriminator_learning_rate > 0,
+            "optimizer.discriminator_learning_rate",
+            "None or positive",
+            self.discriminator_learning_rate,
+        )
         _require(0 <= self.momentum < 1, "optimizer.momentum", "in [0, 1)", self.momentum)
         _require(
             self.weight_decay is None or self.weight_decay >= 0,

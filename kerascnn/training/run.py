@@ -91,6 +91,11 @@ def check_recipe(recipe: Recipe) -> None:
             "optimizer.schedule='plateau' and label_smoothing are for classifiers; "
             f"{recipe.model.name!r} is not one"
         )
+    if task.name != "gan" and recipe.optimizer.discriminator_learning_rate is not None:
+        raise RecipeError(
+            f"optimizer.discriminator_learning_rate is for GANs; {recipe.model.name!r} has no "
+            "discriminator (set optimizer.learning_rate)"
+        )
     if task.name == "captioning" and recipe.augmentation != "none":
         raise RecipeError(
             f"augmentation {recipe.augmentation!r} would make captions wrong (a flipped scene "

@@ -14,6 +14,8 @@ for the rest:
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,9 +29,9 @@ AUX_LOSS_WEIGHT = 0.3
 MAIN_OUTPUT = "predictions"
 
 
-def _optimizer(recipe, info, *, examples: int | None = None):
+def _optimizer(recipe, info, *, examples: int | None = None, config=None):
     return make_optimizer(
-        recipe.optimizer,
+        config or recipe.optimizer,
         num_examples=examples or info.num_train,
         batch_size=recipe.batch_size,
         epochs=recipe.epochs,
@@ -200,7 +202,12 @@ class GanTask(ImageTask):
         gan = create_model(
             recipe.model.name, image_shape=info.image_shape, seed=recipe.seed, **recipe.model.args
         )
-        gan.compile(_optimizer(recipe, info), _optimizer(recipe, info))
+        settings = recipe.optimizer
+        if settings.discriminator_learning_rate is not None:
+            settings = dataclasses.replace(
+                settings, learning_rate=settings.discriminator_learning_rate
+            )
+        gan.compile(_optimizer(recipe, info, config=settings), _optimizer(recipe, info))
         return gan
 
     def fit_data(self, model, dataset, recipe):
