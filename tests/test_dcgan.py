@@ -9,7 +9,12 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import KerasCNNError
-from kerascnn.models.dcgan import DCGAN, dcgan_discriminator, dcgan_generator
+from kerascnn.models.dcgan import (
+    DCGAN,
+    dcgan_discriminator,
+    dcgan_generator,
+    recalibrate_batch_norm,
+)
 from kerascnn.registry import models
 
 
@@ -108,7 +113,7 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
         dcgan_generator(**kwargs)
 
 
-def tiny_gan(seed=0, learning_rate=2e-4):
+def tiny_gan(seed=0, learning_rate=2e-4, label_smoothing=0.0, use_ema=False):
     keras.utils.set_random_seed(seed)
     gan = DCGAN(
         dcgan_generator(image_shape=(16, 16, 1), latent_dim=8, base_filters=4),
@@ -116,8 +121,8 @@ def tiny_gan(seed=0, learning_rate=2e-4):
         seed=seed,
     )
     gan.compile(
-        keras.optimizers.Adam(learning_rate, beta_1=0.5),
-        keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        *(keras.optimizers.Adam(learning_rate, beta_1=0.5, use_ema=use_ema) for _ in "dg"),
+        label_smoothing=label_smoothing,
     )
     return gan
 
@@ -141,6 +146,42 @@ def test_training_moves_both_losses_and_stays_finite():
         assert np.isfinite(values).all() and abs(values[-1] - values[0]) > 0.01, (name, values)
     assert history["d_real"][-1] > history["d_fake"][-1]  # the discriminator tells them apart
     assert gan.d_optimizer.iterations.numpy() == gan.g_optimizer.iterations.numpy() == 16
+
+
+def test_one_sided_label_smoothing_lowers_only_the_real_target():
+    # BCE(1 - s, z) = BCE(1, z) + s * z: the same first step differs by s times the mean real logit.
+    images = real_images(16)
+    plain, smoothed = tiny_gan(), tiny_gan(label_smoothing=0.25)
+    real_logits = plain.discriminator(plain.rescale(images), training=True)
+    expected = plain.train_on_batch(images, return_dict=True)["d_loss"] + 0.25 * float(
+        np.mean(real_logits)
+    )
+    assert smoothed.train_on_batch(images, return_dict=True)["d_loss"] == pytest.approx(
+        expected, abs=1e-5
+    )
+    reloaded = DCGAN.from_config(smoothed.get_config())
+    reloaded.compile_from_config(smoothed.get_compile_config())
+    assert reloaded.label_smoothing == 0.25
+    with pytest.raises(KerasCNNError, match=r"label_smoothing must be in \[0, 1\), got 1"):
+        tiny_gan(label_smoothing=1)
+
+
+def test_an_averaged_generator_gets_batch_norm_statistics_of_its_own_weights():
+    noise = np.random.default_rng(3).normal(size=(4000, 8)).astype(np.float32)
+
+    def gap(generator):  # inference (moving statistics) against a batch normalised by its own
+        return np.abs(generator(noise, training=False) - generator(noise, training=True)).max()
+
+    gan = tiny_gan(learning_rate=2e-3, use_ema=True)
+    keras.Model.fit(gan, real_images(), batch_size=16, epochs=3, verbose=0)  # weights left raw
+    gan.g_optimizer.finalize_variable_values(gan.generator.trainable_weights)
+    assert gap(gan.generator) > 0.05  # statistics of the raw weights under the averaged ones
+    recalibrate_batch_norm(gan.generator, seed=0)
+    assert gap(gan.generator) < 0.02
+
+    averaged = tiny_gan(learning_rate=2e-3, use_ema=True)
+    averaged.fit(real_images(), batch_size=16, epochs=3, verbose=0)  # DCGAN.fit recalibrates
+    assert gap(averaged.generator) < 0.02
 
 
 def test_mixed_precision_scales_both_losses_and_trains_finite():

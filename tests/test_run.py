@@ -340,14 +340,14 @@ def test_benchmark_script_prints_every_row():
         assert "PyTorch eager loop, float32:" in done.stdout and "kerascnn fit, auto" in done.stdout
 
 
-def test_a_gan_discriminator_may_learn_at_its_own_rate_and_a_classifier_has_none():
+def test_a_gan_discriminator_may_learn_at_its_own_rate_and_smooth_its_real_labels():
     from kerascnn.data import load_dataset
     from kerascnn.errors import RecipeError
     from kerascnn.training.run import check_recipe
     from kerascnn.training.tasks import task_of
 
     two_rates = {"optimizer.learning_rate": 1e-4, "optimizer.discriminator_learning_rate": 4e-4}
-    recipe = recipes.resolve("dcgan", two_rates)
+    recipe = recipes.resolve("dcgan", {**two_rates, "label_smoothing": 0.1})
     check_recipe(recipe)
     data = load_dataset(
         recipes.resolve(recipe, {"data.name": "mnist_sample", "data.train_limit": 8}).data
@@ -355,5 +355,6 @@ def test_a_gan_discriminator_may_learn_at_its_own_rate_and_a_classifier_has_none
     gan = task_of(recipe).build(recipe, data)
     assert float(gan.d_optimizer.learning_rate) == pytest.approx(4e-4)
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert gan.label_smoothing == pytest.approx(0.1)  # one-sided, in the GAN's own train_step
     with pytest.raises(RecipeError, match="discriminator_learning_rate is for GANs"):
         check_recipe(recipes.resolve("deep_mnist", two_rates))

@@ -210,6 +210,29 @@ def dcgan_discriminator(
     return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
 
 
+def recalibrate_batch_norm(generator, *, batches=20, batch_size=500, seed=None):
+    """Sets the moving mean and variance of every BatchNorm layer of `generator` to their average
+    over `batches` batches of fresh noise, as torch.optim.swa_utils.update_bn does for averaged
+    weights: the statistics gathered in training belong to the raw weights, not to their average."""
+    import tensorflow as tf
+
+    norms = [layer for layer in generator.layers if isinstance(layer, layers.BatchNormalization)]
+    if not norms:
+        return
+    momenta = [layer.momentum for layer in norms]
+    latent_dim = int(generator.inputs[0].shape[-1])
+    rng = tf.random.Generator.from_seed(0 if seed is None else seed)
+    try:
+        for batch in range(batches):
+            for layer in norms:
+                # Batch k weighs 1/k: the moving statistics become the mean over the batches.
+                layer.momentum = batch / (batch + 1)
+            generator(rng.normal((batch_size, latent_dim)), training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
+
+
 def _replicas() -> int:
     import tensorflow as tf
 
@@ -261,8 +284,12 @@ class DCGAN(keras.Model):
         self.rescale.build(discriminator.inputs[0].shape)
         self.built = True  # both parts are built Functional models
 
-    def compile(self, d_optimizer, g_optimizer, loss=None, **kwargs):
-        """`loss` compares logits with 0/1 targets (default: binary cross-entropy on logits)."""
+    def compile(self, d_optimizer, g_optimizer, loss=None, label_smoothing=0.0, **kwargs):
+        """`loss` compares logits with 0/1 targets (default: binary cross-entropy on logits).
+        `label_smoothing` s is one-sided (Salimans et al. 2016): the discriminator learns to call
+        real images real with target 1 - s; generated images keep 0, the generator's targets 1."""
+        if not 0 <= label_smoothing < 1:
+            raise KerasCNNError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         # No `optimizer` of Keras' own: the two below are the model's only optimizers.
         super().compile(optimizer=None, **kwargs)
         if keras.mixed_precision.global_policy().name == "mixed_float16":
@@ -275,6 +302,7 @@ class DCGAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.loss_fn = loss or keras.losses.BinaryCrossentropy(from_logits=True)
+        self.label_smoothing = float(label_smoothing)
         # Built here, in the caller's strategy scope: their slots must not be made inside a replica.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -296,9 +324,12 @@ class DCGAN(keras.Model):
         return history
 
     def write_averaged_weights(self):
-        """Each network takes its optimizer's moving average of its weights, if it keeps one."""
+        """Each network takes its optimizer's moving average of its weights, if it keeps one; a
+        generator that took one gets BatchNorm statistics measured for those weights."""
         self.d_optimizer.finalize_variable_values(self.discriminator.trainable_weights)
         self.g_optimizer.finalize_variable_values(self.generator.trainable_weights)
+        if self.g_optimizer.use_ema:
+            recalibrate_batch_norm(self.generator, seed=self.seed)
 
     def call(self, noise, training=False):
         return self.generator(noise, training=training)
@@ -330,7 +361,8 @@ class DCGAN(keras.Model):
             fake = self.generator(self.noise(batch_size), training=True)
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
-            d_loss = self.loss_fn(ones, real_logits) + self.loss_fn(zeros, fake_logits)
+            real_targets = ones * (1.0 - self.label_smoothing)
+            d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(zeros, fake_logits)
             scaled = self.d_optimizer.scale_loss(d_loss)
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply(tape.gradient(scaled, weights), weights)
@@ -368,6 +400,7 @@ class DCGAN(keras.Model):
             "d_optimizer": serialize(self.d_optimizer),
             "g_optimizer": serialize(self.g_optimizer),
             "loss": serialize(self.loss_fn),
+            "label_smoothing": self.label_smoothing,
         }
 
     def compile_from_config(self, config):
@@ -377,6 +410,7 @@ class DCGAN(keras.Model):
             deserialize(config["d_optimizer"]),
             deserialize(config["g_optimizer"]),
             deserialize(config["loss"]),
+            label_smoothing=config.get("label_smoothing", 0.0),
         )
 
     def get_config(self):

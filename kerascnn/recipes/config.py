@@ -276,7 +276,8 @@ class Recipe:
     and says why (`kerascnn.training.runtime.choose_precision`); recipes whose published figure was
     reproduced in float32 pin "float32" until it is measured again.
     `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
-    for the others (Szegedy et al. 2015).
+    for the others (Szegedy et al. 2015); in a GAN it is one-sided (Salimans et al. 2016): the
+    discriminator's target for real images is 1 - s.
     `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs
     of the recipe, or a run killed and resumed, end with bit-identical weights (slower).
     `members` makes the recipe an ensemble: one recipe per member, as overrides of a registered

@@ -84,12 +84,13 @@ def check_recipe(recipe: Recipe) -> None:
     task = task_of(recipe)
     augmentations.get(recipe.augmentation)
     check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
-    if task.name != "classification" and (
-        recipe.optimizer.schedule == "plateau" or recipe.label_smoothing
-    ):
+    if task.name != "classification" and recipe.optimizer.schedule == "plateau":
         raise RecipeError(
-            "optimizer.schedule='plateau' and label_smoothing are for classifiers; "
-            f"{recipe.model.name!r} is not one"
+            f"optimizer.schedule='plateau' is for classifiers; {recipe.model.name!r} is not one"
+        )
+    if task.name not in ("classification", "gan") and recipe.label_smoothing:
+        raise RecipeError(
+            f"label_smoothing is for classifiers and GANs; {recipe.model.name!r} is neither"
         )
     if task.name != "gan" and recipe.optimizer.discriminator_learning_rate is not None:
         raise RecipeError(

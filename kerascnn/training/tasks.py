@@ -207,7 +207,11 @@ class GanTask(ImageTask):
             settings = dataclasses.replace(
                 settings, learning_rate=settings.discriminator_learning_rate
             )
-        gan.compile(_optimizer(recipe, info, config=settings), _optimizer(recipe, info))
+        gan.compile(
+            _optimizer(recipe, info, config=settings),
+            _optimizer(recipe, info),
+            label_smoothing=recipe.label_smoothing,
+        )
         return gan
 
     def fit_data(self, model, dataset, recipe):
