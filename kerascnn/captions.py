@@ -147,7 +147,9 @@ def load_captioner(source):
             )
         # The closure keeps `loaded` alive: its variables go with it.
         return (lambda images: strings(loaded.serve(tf.constant(images)))), spec.shape[1:], None
-    for path in (source / "model.keras", source / "checkpoints" / "last" / "model.keras"):
+    from kerascnn.training.resume import model_files
+
+    for path in model_files(source):
         if path.is_file():
             import kerascnn.models  # noqa: F401  (registers ShowAndTell for loading)
 

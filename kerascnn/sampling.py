@@ -1,7 +1,8 @@
 """Images from a trained GAN: `kerascnn sample RUN_OR_EXPORT --n 64 --out grid.png`.
 
 The source is an export (`saved_models/dcgan/1`, served by `tf.saved_model.load`, noise -> uint8) or a
-run directory (its `checkpoints/last/model.keras`).
+run directory: a finished run's final `model.keras` (the generator the export holds, weight averages
+applied), else its last checkpoint (the generator as it is training).
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ def load_sampler(source: str | Path):
             )
         # The closure keeps `loaded` alive: its variables go with it.
         return (lambda noise: np.asarray(loaded.serve(tf.constant(noise)))), int(spec.shape[-1])
-    checkpoint = source / "checkpoints" / "last" / "model.keras"
-    if checkpoint.is_file():
+    from kerascnn.training.resume import model_files
+
+    path = next((path for path in model_files(source) if path.is_file()), None)
+    if path is not None:
         import keras
 
         import kerascnn.models  # noqa: F401  (registers DCGAN and the custom layers for loading)
         from kerascnn.training.tasks import pixel_generator
 
-        model = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
         if not hasattr(model, "generator"):
             raise KerasCNNError(
                 f"{source} is a run of {model.name!r}, not of a GAN; pass a run of a GAN recipe"
@@ -46,7 +49,7 @@ def load_sampler(source: str | Path):
         return (lambda noise: np.asarray(generator.predict(noise, verbose=0))), latent
     raise KerasCNNError(
         f"{source} is neither an export (no saved_model.pb) nor a run directory "
-        "(no checkpoints/last/model.keras); pass e.g. saved_models/dcgan/1 or runs/dcgan/<time>"
+        "(no model.keras); pass e.g. saved_models/dcgan/1 or runs/dcgan/<time>"
     )
 
 

@@ -391,6 +391,15 @@ def test_generator_export_serves_uint8_images_and_reloads_in_a_fresh_process(gan
     np.testing.assert_array_equal(served, expected)
 
 
+def test_a_finished_run_samples_the_generator_it_exported(gan_run):
+    from kerascnn.sampling import sample_images
+
+    assert gan_run.recipe.optimizer.ema_momentum  # the final generator is the averaged one
+    np.testing.assert_array_equal(
+        sample_images(gan_run.run_dir, 8, seed=5), sample_images(gan_run.export_dir, 8, seed=5)
+    )
+
+
 @pytest.mark.parametrize("source", ["export", "run"])
 def test_sample_command_writes_a_grid(gan_run, tmp_path, source):
     from matplotlib.image import imread

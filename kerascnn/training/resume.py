@@ -29,6 +29,13 @@ from kerascnn.errors import KerasCNNError
 
 CHECKPOINT = Path("checkpoints") / "last"
 
+
+def model_files(run_dir) -> list[Path]:
+    """Where a run directory keeps a model, best first: the final one a finished run wrote (weight
+    averages applied), then the last checkpoint."""
+    return [Path(run_dir) / "model.keras", Path(run_dir) / CHECKPOINT / "model.keras"]
+
+
 # What Keras' own callbacks keep between epochs (each resets it in `on_train_begin`).
 CALLBACK_STATE = {
     "EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),

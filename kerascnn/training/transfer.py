@@ -16,16 +16,13 @@ from pathlib import Path
 import keras
 
 from kerascnn.errors import RecipeError
+from kerascnn.training.resume import model_files
 
 
 def source_path(init_from: str) -> Path:
     """The `.keras` file that `init_from` designates, or a one-line error saying what was found."""
     path = Path(init_from)
-    candidates = (
-        [path]
-        if path.suffix == ".keras"
-        else [path / "model.keras", path / "checkpoints" / "last" / "model.keras"]
-    )
+    candidates = [path] if path.suffix == ".keras" else model_files(path)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
