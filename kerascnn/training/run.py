@@ -439,11 +439,17 @@ def averaging_deferred(model):
     optimizers = [o for o in vars(model).values() if isinstance(o, keras.optimizers.Optimizer)]
     for optimizer in optimizers:
         optimizer.finalize_variable_values = lambda var_list: None
+    # A model's own writing (a GAN's also recalibrates BatchNorm statistics) waits as well.
+    own = hasattr(model, "write_averaged_weights")
+    if own:
+        model.write_averaged_weights = lambda: None
     try:
         yield
     finally:
         for optimizer in optimizers:
             del optimizer.finalize_variable_values
+        if own:
+            del model.write_averaged_weights
 
 
 def write_averaged_weights(model) -> None:
