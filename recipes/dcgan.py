@@ -49,6 +49,10 @@ about five epochs sooner, at 2.25 times the work per step (about 3 min an epoch)
 checkpoint `scripts/score_gan.py` gave 8.23 (current weights), 8.44 (average) and 8.44 (average,
 recalibrated; Fréchet distance 8.68, 6.04, 5.97): averaging adds about 0.2, recalibration nothing.
 
+The two time-scale rule (Heusel et al. 2017; bfloat16, seed 0, stopped after 18 epochs), with
+`--set precision=auto --set optimizer.learning_rate=1e-4 --set optimizer.discriminator_learning_rate=4e-4`:
+1.41, 2.69, 4.01, 5.15 ... 7.45 after 12, 7.80 after 18, behind the plain curve (about 8.0 after 18).
+
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
 
