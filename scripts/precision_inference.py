@@ -8,7 +8,6 @@ prints the accuracy of each and its change against float32, with the time the ev
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,8 @@ import keras
 
 import kerascnn.models  # noqa: F401  (registers kerascnn's layers)
 from kerascnn.data import batches, load_dataset
-from kerascnn.recipes import apply_overrides, from_dict
+from kerascnn.errors import KerasCNNError
+from kerascnn.recipes import of_run
 from kerascnn.training.runtime import precision_policy
 from kerascnn.training.tasks import inference_model, task_of
 
@@ -30,9 +30,11 @@ def main() -> int:
     parser.add_argument("--data-dir", help="folder of the dataset's IDX files, as for training")
     args = parser.parse_args()
     run_dir = Path(args.run_dir)
-    recipe = from_dict(json.loads((run_dir / "recipe.json").read_text()))
-    if args.data_dir:
-        recipe = apply_overrides(recipe, {"data.data_dir": args.data_dir})
+    try:
+        recipe = of_run(run_dir, args.data_dir)
+    except KerasCNNError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     trained = keras.saving.load_model(run_dir / "model.keras", compile=False)
     data = load_dataset(recipe.data)
     test = batches(data.test, batch_size=500)

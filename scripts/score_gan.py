@@ -21,10 +21,12 @@ import keras
 
 import kerascnn.models  # noqa: F401  (registers DCGAN and the custom layers for loading)
 from kerascnn.data import batches, load_dataset
+from kerascnn.errors import KerasCNNError
 from kerascnn.inspection import take_examples
 from kerascnn.models.dcgan import recalibrate_batch_norm
 from kerascnn.quality import DigitScorer
-from kerascnn.recipes import apply_overrides, from_dict
+from kerascnn.recipes import of_run
+from kerascnn.training.resume import CHECKPOINT
 from kerascnn.training.tasks import generate_pixels
 
 
@@ -34,12 +36,20 @@ def main() -> int:
     parser.add_argument("--data-dir", help="folder of the dataset's IDX files, as for training")
     args = parser.parse_args()
     run_dir = Path(args.run_dir)
-    recipe = from_dict(json.loads((run_dir / "recipe.json").read_text()))
-    if args.data_dir:
-        recipe = apply_overrides(recipe, {"data.data_dir": args.data_dir})
-    gan = keras.saving.load_model(run_dir / "checkpoints" / "last" / "model.keras", safe_mode=True)
+    checkpoint = run_dir / CHECKPOINT
+    try:
+        recipe = of_run(run_dir, args.data_dir)
+        if not (checkpoint / "model.keras").is_file():
+            raise KerasCNNError(f"{run_dir} has no checkpoint ({checkpoint / 'model.keras'})")
+    except KerasCNNError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    gan = keras.saving.load_model(checkpoint / "model.keras", safe_mode=True)
     if not getattr(gan, "g_optimizer", None) or not gan.g_optimizer.use_ema:
-        print(f"{run_dir} is not a GAN run whose generator's weights are averaged", file=sys.stderr)
+        print(
+            f"error: {run_dir} is not a GAN run whose generator's weights are averaged",
+            file=sys.stderr,
+        )
         return 2
     test = batches(load_dataset(recipe.data).test, batch_size=500)
     real, _ = take_examples(test, recipe.callbacks.quality_examples)
@@ -53,7 +63,7 @@ def main() -> int:
             f"Fréchet distance {scores['frechet_distance']:.2f}"
         )
 
-    epoch = json.loads((run_dir / "checkpoints" / "last" / "progress.json").read_text())["epoch"]
+    epoch = json.loads((checkpoint / "progress.json").read_text())["epoch"]
     print(f"{run_dir}: checkpoint after epoch {epoch}, {count} images, seed {seed}")
     report("current weights")
     gan.g_optimizer.finalize_variable_values(gan.generator.trainable_weights)

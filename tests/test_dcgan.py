@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -398,6 +399,29 @@ def test_a_finished_run_samples_the_generator_it_exported(gan_run):
     np.testing.assert_array_equal(
         sample_images(gan_run.run_dir, 8, seed=5), sample_images(gan_run.export_dir, 8, seed=5)
     )
+
+
+def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path):
+    def score(*arguments):
+        return subprocess.run(
+            [sys.executable, "scripts/score_gan.py", *map(str, arguments)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    done = score(gan_run.run_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if "inception score" in line]
+    assert [line.split(" inception")[0].strip() for line in lines] == [
+        "current weights",
+        "averaged weights, statistics from training",
+        "averaged weights, statistics measured for them",
+    ]
+    refused = score(tmp_path)
+    assert refused.returncode == 2 and "is not a run directory (no recipe.json)" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 @pytest.mark.parametrize("source", ["export", "run"])

@@ -91,6 +91,18 @@ def load_file(path: str | Path) -> Recipe:
     return recipe
 
 
+def of_run(run_dir: str | Path, data_dir: str | None = None) -> Recipe:
+    """The recipe a run directory recorded (its `recipe.json`), reading its data from `data_dir`
+    (a folder of IDX files) when given, as the run did."""
+    record = Path(run_dir) / "recipe.json"
+    if not record.is_file():
+        raise RecipeError(
+            f"{run_dir} is not a run directory (no recipe.json); pass e.g. runs/dcgan/<time>"
+        )
+    recipe = load_file(record)
+    return apply_overrides(recipe, {"data.data_dir": data_dir}) if data_dir else recipe
+
+
 def from_dict(record: Mapping[str, Any]) -> Recipe:
     """The inverse of `to_dict`: unknown keys and ill-typed values are rejected like overrides."""
     record = dict(record)
@@ -184,6 +196,7 @@ def _default(field: dataclasses.Field):
 
 
 __all__ = [
+    "of_run",
     "CallbackConfig",
     "DataConfig",
     "ExportConfig",
