@@ -114,12 +114,13 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
         dcgan_generator(**kwargs)
 
 
-def tiny_gan(seed=0, learning_rate=2e-4, label_smoothing=0.0, use_ema=False):
+def tiny_gan(seed=0, learning_rate=2e-4, label_smoothing=0.0, use_ema=False, generator_steps=1):
     keras.utils.set_random_seed(seed)
     gan = DCGAN(
         dcgan_generator(image_shape=(16, 16, 1), latent_dim=8, base_filters=4),
         dcgan_discriminator(input_shape=(16, 16, 1), base_filters=4),
         seed=seed,
+        generator_steps=generator_steps,
     )
     gan.compile(
         *(keras.optimizers.Adam(learning_rate, beta_1=0.5, use_ema=use_ema) for _ in "dg"),
@@ -147,6 +148,20 @@ def test_training_moves_both_losses_and_stays_finite():
         assert np.isfinite(values).all() and abs(values[-1] - values[0]) > 0.01, (name, values)
     assert history["d_real"][-1] > history["d_fake"][-1]  # the discriminator tells them apart
     assert gan.d_optimizer.iterations.numpy() == gan.g_optimizer.iterations.numpy() == 16
+
+
+def test_several_generator_updates_per_discriminator_update():
+    images = real_images(32)
+    one, two = tiny_gan(), tiny_gan(generator_steps=2)
+    for gan in (one, two):
+        gan.fit(images, batch_size=16, epochs=1, verbose=0)
+    assert two.d_optimizer.iterations.numpy() == 2 and two.g_optimizer.iterations.numpy() == 4
+    # The same first discriminator update, then the generator moves further.
+    assert not np.allclose(one.generator.get_weights()[0], two.generator.get_weights()[0])
+    assert DCGAN.from_config(two.get_config()).generator_steps == 2
+    for bad in (0, 1.5, True):
+        with pytest.raises(KerasCNNError, match="generator_steps must be a positive integer"):
+            tiny_gan(generator_steps=bad)
 
 
 def test_one_sided_label_smoothing_lowers_only_the_real_target():

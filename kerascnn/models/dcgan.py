@@ -246,8 +246,8 @@ class DCGAN(keras.Model):
     Each `train_step` takes a batch of real images as pixel values 0-255 (like every kerascnn model;
     labels, if any, are ignored), scales them to [-1, 1], the generator's tanh range, and makes one
     discriminator
-    update (real -> 1, generated -> 0) and one generator update (generated -> 1, the non-saturating
-    loss of Goodfellow et al.), each on fresh noise from the model's `SeedGenerator`.
+    update (real -> 1, generated -> 0) and `generator_steps` generator updates (generated -> 1, the
+    non-saturating loss of Goodfellow et al.), each on fresh noise from the model's `SeedGenerator`.
 
     Losses are `keras.losses.Loss` objects with "sum_over_batch_size" reduction, which divide by the
     number of replicas under a `tf.distribute` strategy, so the gradients summed over replicas are
@@ -259,6 +259,9 @@ class DCGAN(keras.Model):
         generator: a model from noise (latent_dim,) to images, e.g. `dcgan_generator`.
         discriminator: a model from images to one logit, e.g. `dcgan_discriminator`.
         seed: seed of the noise.
+        generator_steps: generator updates per discriminator update. Radford et al.: 1; the
+            DCGAN-tensorflow reimplementation (Kim, 2016) makes 2 so that the discriminator's loss
+            does not go to zero.
 
     Example:
         >>> gan = DCGAN(dcgan_generator(image_shape=(28, 28, 1)),
@@ -268,8 +271,17 @@ class DCGAN(keras.Model):
         >>> gan.fit(images_0_to_255, epochs=1)
     """
 
-    def __init__(self, generator, discriminator, seed=None, **kwargs):
+    def __init__(self, generator, discriminator, seed=None, generator_steps=1, **kwargs):
+        if (
+            isinstance(generator_steps, bool)
+            or not isinstance(generator_steps, int)
+            or generator_steps < 1
+        ):
+            raise KerasCNNError(
+                f"generator_steps must be a positive integer, got {generator_steps!r}"
+            )
         super().__init__(**kwargs)
+        self.generator_steps = generator_steps
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(generator.inputs[0].shape[-1])
@@ -367,12 +379,13 @@ class DCGAN(keras.Model):
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply(tape.gradient(scaled, weights), weights)
 
-        with tf.GradientTape() as tape:
-            fake = self.generator(self.noise(batch_size), training=True)
-            g_loss = self.loss_fn(ones, self.discriminator(fake, training=True))
-            scaled = self.g_optimizer.scale_loss(g_loss)
         weights = self.generator.trainable_weights
-        self.g_optimizer.apply(tape.gradient(scaled, weights), weights)
+        for _ in range(self.generator_steps):
+            with tf.GradientTape() as tape:
+                fake = self.generator(self.noise(batch_size), training=True)
+                g_loss = self.loss_fn(ones, self.discriminator(fake, training=True))
+                scaled = self.g_optimizer.scale_loss(g_loss)
+            self.g_optimizer.apply(tape.gradient(scaled, weights), weights)
 
         replicas = _replicas()
         self.d_loss_tracker.update_state(d_loss * replicas)
@@ -419,6 +432,7 @@ class DCGAN(keras.Model):
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "seed": self.seed,
+            "generator_steps": self.generator_steps,
         }
 
     @classmethod
@@ -440,6 +454,7 @@ def dcgan(
     kernel_size=4,
     use_bias=False,
     seed=None,
+    generator_steps=1,
 ) -> DCGAN:
     """DCGAN (Radford et al. 2015): generator and discriminator trained against each other.
 
@@ -453,12 +468,14 @@ def dcgan(
         name: the model's name.
         base_filters, kernel_size, use_bias: as in both parts (Radford et al.: 64, 4, no bias).
         seed: seed of the training noise.
+        generator_steps: generator updates per discriminator update (Radford et al.: 1).
     """
     options = dict(base_filters=base_filters, kernel_size=kernel_size, use_bias=use_bias)
     gan = DCGAN(
         dcgan_generator(image_shape=image_shape, latent_dim=latent_dim, **options),
         dcgan_discriminator(input_shape=image_shape, **options),
         seed=seed,
+        generator_steps=generator_steps,
         name=name,
     )
     if weights is not None:
