@@ -104,6 +104,26 @@ def inception_score(probabilities, splits: int = 1) -> float:
     return float(np.mean(scores))
 
 
+def inception_score_factors(probabilities, ambiguous_below: float = 0.9) -> dict[str, float]:
+    """The Inception Score as the product of its two factors, and the share of unsure images.
+
+    E KL(p(y|x) || p(y)) = H(p(y)) - E H(p(y|x)), so the score is `classes` = exp H(p(y)) (how many
+    classes appear, equally often: 10 at best) times `confidence` = exp(-E H(p(y|x))) (1 when every
+    image is surely one class). `ambiguous` is the share of images whose top probability is below
+    `ambiguous_below`: it tells a generator that blends digits from one that misses some.
+    """
+    p = np.asarray(probabilities, np.float64)
+    marginal = p.mean(axis=0)
+    classes = np.exp(-np.sum(marginal * np.log(marginal + 1e-12)))
+    confidence = np.exp(np.mean(np.sum(p * np.log(p + 1e-12), axis=1)))
+    ambiguous = np.mean(p.max(axis=1) < ambiguous_below)
+    return {
+        "classes": float(classes),
+        "confidence": float(confidence),
+        "ambiguous": float(ambiguous),
+    }
+
+
 def frechet_distance(features_a, features_b) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two sets of feature vectors."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
@@ -133,9 +153,12 @@ class DigitScorer:
         self.classifier = self.classifier or load_digit_classifier()
         _, self.real_features = classify(self.classifier, self.real_images)
 
-    def __call__(self, images) -> dict[str, float]:
+    def __call__(self, images, factors: bool = False) -> dict[str, float]:
+        """Inception Score and Fréchet distance of `images`; with `factors`, also the score's
+        factors (`inception_score_factors`)."""
         probabilities, features = classify(self.classifier, images)
-        return {
+        scores = {
             "inception_score": inception_score(probabilities),
             "frechet_distance": frechet_distance(self.real_features, features),
         }
+        return {**scores, **inception_score_factors(probabilities)} if factors else scores

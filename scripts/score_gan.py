@@ -10,6 +10,10 @@ Inception Score and Fréchet distance (`kerascnn.quality`, the run's number of i
   which belong to the current weights;
 - the average with statistics measured for it (`kerascnn.models.dcgan.recalibrate_batch_norm`), as a
   run's final scores and its export use it.
+
+Each score is also given as its two factors (`kerascnn.quality.inception_score_factors`): how many
+digits appear, equally often (10 at best), times the classifier's confidence (1 at best), with the
+share of images whose top class probability is below 0.9.
 """
 
 import argparse
@@ -57,9 +61,11 @@ def main() -> int:
     count, seed = recipe.callbacks.quality_examples, recipe.seed
 
     def report(what):
-        scores = scorer(generate_pixels(gan.generator, count, seed=seed))
+        scores = scorer(generate_pixels(gan.generator, count, seed=seed), factors=True)
         print(
-            f"{what:<55} inception score {scores['inception_score']:.2f}, "
+            f"{what:<55} inception score {scores['inception_score']:.2f} "
+            f"(classes {scores['classes']:.2f} x confidence {scores['confidence']:.3f}; "
+            f"{100 * scores['ambiguous']:.1f} % ambiguous), "
             f"Fréchet distance {scores['frechet_distance']:.2f}"
         )
 

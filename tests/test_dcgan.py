@@ -305,21 +305,32 @@ def scorer(sample_test_images):
 
 
 def test_real_digits_score_near_ten_and_noise_scores_low(scorer, sample_test_images):
-    real = scorer(sample_test_images[1000:])
+    real = scorer(sample_test_images[1000:], factors=True)
     assert real["inception_score"] > 9.5  # 10 is the maximum for ten classes
+    assert real["classes"] > 9.9 and real["confidence"] > 0.97 and real["ambiguous"] < 0.02
     # Two sets of 1,000 real digits are close, but not at 0 (a finite-sample bias).
     assert real["frechet_distance"] < 10
     noise = np.random.default_rng(0).uniform(0, 255, size=(1000, 28, 28, 1))
-    scored = scorer(noise)
-    assert scored["inception_score"] < 2
+    scored = scorer(noise, factors=True)
+    assert scored["inception_score"] < 2 and scored["ambiguous"] == 1
     assert scored["frechet_distance"] > 20 * real["frechet_distance"]
 
 
 def test_inception_score_and_frechet_distance_by_hand():
-    from kerascnn.quality import frechet_distance, inception_score
+    from kerascnn.quality import frechet_distance, inception_score, inception_score_factors
 
     assert inception_score(np.eye(10)) == pytest.approx(10)  # sure of each, all classes alike
     assert inception_score(np.full((10, 10), 0.1)) == pytest.approx(1)  # sure of nothing
+    assert inception_score_factors(np.eye(10)) == pytest.approx(
+        {"classes": 10, "confidence": 1, "ambiguous": 0}
+    )
+    assert inception_score_factors(np.eye(10)[[3, 3, 7, 7]]) == pytest.approx(
+        {"classes": 2, "confidence": 1, "ambiguous": 0}  # two digits only, each sure
+    )
+    unsure = np.random.default_rng(0).dirichlet(np.ones(10), size=200)
+    factors = inception_score_factors(unsure)
+    assert factors["classes"] * factors["confidence"] == pytest.approx(inception_score(unsure))
+    assert factors["ambiguous"] == 1
     rng = np.random.default_rng(0)
     a = rng.normal(size=(5000, 3))
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)
@@ -429,6 +440,7 @@ def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path):
     done = score(gan_run.run_dir)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stdout.splitlines() if "inception score" in line]
+    assert all("% ambiguous" in line and "confidence" in line for line in lines), lines
     assert [line.split(" inception")[0].strip() for line in lines] == [
         "current weights",
         "averaged weights, statistics from training",
