@@ -53,6 +53,19 @@ The two time-scale rule (Heusel et al. 2017; bfloat16, seed 0, stopped after 18 
 `--set precision=auto --set optimizer.learning_rate=1e-4 --set optimizer.discriminator_learning_rate=4e-4`:
 1.41, 2.69, 4.01, 5.15 ... 7.45 after 12, 7.80 after 18, behind the plain curve (about 8.0 after 18).
 
+Two generator updates per discriminator update (as DCGAN-tensorflow does), bfloat16, seed 0, 25
+epochs, 83.8 min wall time (partly shared with a test run):
+
+    python scripts/reproduce.py dcgan --data-dir ../shared/datasets/mnist \
+        --set precision=auto --set model.args.generator_steps=2 --set epochs=25
+
+Inception Score 8.43, Fréchet distance 5.83 (averaged, recalibrated generator); per epoch 4.62, 6.44,
+6.97, 7.34, 7.64 ... 8.14 after 12, 8.30 after 17, 8.18-8.44 over epochs 18-25: the fastest start of
+all (7.3 after 4 epochs, the plain recipe needs 7), the discriminator kept in balance (its belief in
+real 0.61-0.73), and the same plateau. After epoch 12, `scripts/score_gan.py` split the averaged score
+8.27 into classes 9.98 x confidence 0.828 with 16.1 % of the digits ambiguous (top probability below
+0.9); real test digits give 9.99 x 0.985 with 0.8 %. 9.0 needs a confidence of about 0.90.
+
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
 

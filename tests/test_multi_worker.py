@@ -79,10 +79,11 @@ def finish(processes):
 
 
 def epochs_saved(folder: Path) -> int:
-    saved = sorted(folder.glob("**/runs/deep_mnist/*/checkpoints/last/progress.json"))
     try:
+        saved = sorted(folder.glob("**/runs/deep_mnist/*/checkpoints/last/progress.json"))
         return json.loads(saved[-1].read_text())["epoch"] if saved else 0
-    except ValueError:  # being replaced
+    # Being replaced, or a worker's temporary folder removed while the glob walks it.
+    except (ValueError, FileNotFoundError):
         return 0
 
 
