@@ -98,9 +98,8 @@ def inception_score(probabilities, splits: int = 1) -> float:
     """exp(E KL(p(y|x) || p(y))) of class probabilities (n, classes), averaged over `splits`."""
     scores = []
     for part in np.array_split(np.asarray(probabilities, np.float64), splits):
-        marginal = part.mean(axis=0, keepdims=True)
-        kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
-        scores.append(float(np.exp(kl.mean())))
+        factors = inception_score_factors(part)
+        scores.append(factors["classes"] * factors["confidence"])
     return float(np.mean(scores))
 
 
