@@ -33,7 +33,8 @@ class DataConfig:
     captioning recipes take 'scenes' (synthetic), 'flickr8k' (with `data_dir`) or 'coco_captions'
     (`kerascnn.data.captioned`).
     `data_dir` is a folder used instead of tfds (also: $KERASCNN_DATA_DIR): MNIST-format IDX files,
-    class folders of images, or for captioning the Flickr8k layout.
+    class folders of images, a CIFAR-10/100 copy (binary or Python version), or for captioning the
+    Flickr8k layout.
     `tfds_data_dir` is where tfds keeps prepared datasets (default: tfds' own, ~/tensorflow_datasets).
     `image_shape` is the (height, width, channels) the model trains on; other images are adapted
     (padded or resized, channels repeated or averaged; see `kerascnn.data.adapt`). None: as stored.
@@ -43,6 +44,8 @@ class DataConfig:
     digits-0-4 model to fine-tune on 5-9, for example); None: all. `train_limit` and `test_limit`
     count what is kept.
     `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly).
+    `label_mode`: CIFAR-100's 'fine' labels (100 classes) or its 'coarse' ones (20 superclasses);
+    other datasets have only 'fine'.
     """
 
     name: str = "mnist"
@@ -55,8 +58,15 @@ class DataConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     offline_fallback: bool = True
+    label_mode: Literal["fine", "coarse"] = "fine"
 
     def __post_init__(self):
+        _require(
+            self.label_mode in ("fine", "coarse"),
+            "data.label_mode",
+            "'fine' or 'coarse'",
+            self.label_mode,
+        )
         _require(
             0 < self.holdout_fraction < 1,
             "data.holdout_fraction",
