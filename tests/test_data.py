@@ -67,6 +67,53 @@ def test_data_dir_label_count_mismatch(idx_dir):
         load_dataset(DataConfig(data_dir=str(idx_dir)))
 
 
+def write_split(folder, stem, labels, dtype=np.uint8):
+    labels = np.asarray(labels, dtype)
+    write_idx(folder / f"{stem}-images-idx3-ubyte.gz", np.zeros((len(labels), 28, 28), np.uint8))
+    write_idx(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
+
+
+MINIMUMS = [
+    ("one_class", {"train": [0] * 4, "t10k": [0] * 2}, {}, r"has 1 class \('0'\); a classifier"),
+    (
+        "one_class_to_train",
+        {"train": [3] * 4, "t10k": [1, 2]},
+        {},
+        r"the training images are all of one class \('3'\)",
+    ),
+    ("no_test_images", {"train": [0, 1], "t10k": []}, {}, "has no test images; a run needs"),
+    (
+        "classes_keep_no_test_image",
+        {"train": [0, 1, 2], "t10k": [2, 2]},
+        {"classes": (0, 1)},
+        r"data.classes \(0, 1\) keeps none of the 2 test images",
+    ),
+    (
+        "holdout_keeps_no_training_image",
+        {"train": [0, 1], "t10k": [0, 1]},
+        {"validation": "holdout", "holdout_fraction": 0.9},
+        "holding out 0.9 of the training images .* leaves none to train on",
+    ),
+    (
+        "label_out_of_range",
+        {"train": [0, 1, 9], "t10k": [1, -1]},
+        {},
+        r"test image 1 \(counting from 0\) has label -1, outside the 10 classes 0-9",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,labels,settings,message", MINIMUMS, ids=[m[0] for m in MINIMUMS])
+def test_a_source_without_two_classes_and_images_in_each_split_is_refused(
+    tmp_path, case, labels, settings, message
+):
+    for stem, values in labels.items():
+        write_split(tmp_path, stem, values, np.int8)
+    with pytest.raises(DataError, match=message) as refused:
+        load_dataset(DataConfig(data_dir=str(tmp_path), **settings))
+    assert "\n" not in str(refused.value) and str(tmp_path) in str(refused.value)
+
+
 def test_data_dir_is_loaded_and_recorded(idx_dir):
     splits = load_dataset(
         DataConfig(
@@ -147,6 +194,30 @@ def test_prepared_tfds_dataset_is_loaded_through_tfds(tmp_path):
     assert image.dtype == tf.uint8 and image.shape == (28, 28, 1) and label.dtype == tf.int64
     written = read_split(*find_split_files(BUNDLED_DIR)["train"])[0][:40]
     assert any(np.array_equal(image.numpy(), candidate) for candidate in written)
+
+
+class TinyOneClass(TinyDigits):
+    """A prepared tfds dataset of a single class: nothing a classifier can learn."""
+
+    def _info(self):
+        features = tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(28, 28, 1)),
+                "label": tfds.features.ClassLabel(names=["zero"]),
+            }
+        )
+        return tfds.core.DatasetInfo(builder=self, features=features)
+
+    def _generate_examples(self, paths):
+        images, _ = read_split(*paths)
+        for index in range(4):
+            yield index, {"image": images[index], "label": 0}
+
+
+def test_a_tfds_dataset_of_one_class_is_refused(tmp_path):
+    TinyOneClass(data_dir=str(tmp_path)).download_and_prepare()
+    with pytest.raises(DataError, match=r"tfds tiny_one_class .* has 1 class \('zero'\)"):
+        load_dataset(DataConfig(name="tiny_one_class", tfds_data_dir=str(tmp_path)))
 
 
 def test_unknown_dataset_lists_close_names():

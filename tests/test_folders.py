@@ -110,6 +110,15 @@ def bad_inputs(root):
     flickr8k(root / "FLICKR", "captions.txt", CSV)
     with zipfile.ZipFile(root / "EVIL.zip", "w") as archive:
         archive.writestr("train/x/../../../escaped.png", b"x")
+    for split in ("train", "test"):  # a one-class "classifier" would score 100 %
+        write_png(root / "ONECLASS" / split / "cats" / "0.png", np.zeros((8, 8, 3), np.uint8))
+    class_folders(root / "NOTEST", per_class=2)
+    for path in (root / "NOTEST" / "test").rglob("*.png"):
+        path.unlink()
+    class_folders(root / "ONEFILLED", per_class=2)
+    for path in (root / "ONEFILLED" / "train").rglob("*.png"):
+        if path.parent.name != "mid":
+            path.unlink()
 
 
 FOLDER_CASES = [
@@ -119,6 +128,9 @@ FOLDER_CASES = [
     ("MISSING", "captions 1 image(s) missing from MISSING/Images, e.g. 'c.jpg'"),
     ("FLICKR", "holds captioned images (the Flickr8k layout), not class labels"),
     ("EVIL.zip", "which would be written outside the folder it is extracted to"),
+    ("ONECLASS", "has 1 class ('cats'); a classifier needs at least two"),
+    ("NOTEST", "has no test images; a run needs at least one in each of train and test"),
+    ("ONEFILLED", "the training images are all of one class ('mid')"),
 ]
 
 

@@ -105,8 +105,9 @@ def find_split_files(directory: str | os.PathLike) -> dict[str, tuple[Path, Path
         raise DataError(
             f"data directory {directory} is missing {', '.join(missing)}; it needs the four "
             "MNIST-format IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), or class folders of images "
-            "(train/<class>/ and test/<class>/)"
+            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), class folders of images "
+            "(train/<class>/ and test/<class>/), or a CIFAR-10/100 copy (cifar-10-batches-bin/, "
+            "cifar-10-batches-py/, cifar-100-binary/ or cifar-100-python/)"
         )
     return found
 

@@ -1,10 +1,12 @@
-"""Where images come from: tfds by name, a local folder (IDX files or class folders of images,
-`kerascnn.data.folders`; an archive of one is extracted beside it), or the bundled MNIST sample.
+"""Where images come from: tfds by name, a local folder (IDX files, class folders of images
+(`kerascnn.data.folders`) or a CIFAR-10/100 copy (`kerascnn.data.cifar`); an archive of one is
+extracted beside it), or the bundled MNIST sample.
 
 `load_dataset` resolves a recipe's `DataConfig` to unbatched `tf.data` datasets of (uint8 image, int label)
 plus a `DatasetInfo` that records which data was really used. With no network and no local copy it falls
 back to the bundled real-MNIST sample, unless the recipe forbids it, and says so in `DatasetInfo.note`
-(which the run prints loudly and records).
+(which the run prints loudly and records). Whatever the source, what no classifier can learn from
+(fewer than two classes, a label outside them, an empty split) is refused in one place, `_classified`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerascnn import files
-from kerascnn.data import folders, idx
+from kerascnn.data import cifar, folders, idx
 from kerascnn.data.adapt import adapt_images, describe_adaptation
 from kerascnn.errors import DataError, UnknownNameError
 from kerascnn.registry import unknown_name_message
@@ -87,6 +89,9 @@ def load_dataset(config) -> Splits:
                 name=config.name,
                 class_names=class_names,
             )
+        found = cifar.find(data_dir)
+        if found is not None:
+            return _from_cifar(config, *found)
         if folders.find_captions_file(data_dir) is not None:
             folders.read_flickr8k(data_dir)  # a malformed captions file is named first
             raise DataError(
@@ -122,6 +127,21 @@ def network_reachable(address=TFDS_HOST, timeout: float = 3.0) -> bool:
     return bool(answer)
 
 
+def _from_cifar(config, layout: cifar.Layout, folder: Path) -> Splits:
+    # Coarse labels where the data has them; otherwise `_classified` refuses the setting.
+    label_mode = config.label_mode if config.label_mode in layout.label_sets else "fine"
+    arrays, class_names = cifar.read(folder, layout, label_mode)
+    labels = ", coarse labels" if label_mode == "coarse" else ""
+    return _from_arrays(
+        config,
+        arrays,
+        source=f"{layout.dataset} {layout.form} files in {folder.resolve()}{labels}",
+        name=layout.name,
+        class_names=class_names,
+        label_mode=label_mode,
+    )
+
+
 def _read_idx_dir(directory) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     files = idx.find_split_files(directory)
     return {split: idx.read_split(*paths) for split, paths in files.items()}
@@ -154,7 +174,14 @@ def _from_tfds(config) -> Splits:
             f"tfds dataset {config.name!r} has no 'image' and 'label' features; "
             "kerascnn classifiers need an image classification dataset"
         )
-    train_raw, test_raw = builder.as_dataset(split=["train", "test"], as_supervised=True)
+    # tfds cifar100 has a coarse_label feature; any other dataset is refused by `_classified`.
+    has_coarse = "coarse_label" in builder.info.features
+    label_mode = config.label_mode if has_coarse else "fine"
+    label = "coarse_label" if label_mode == "coarse" else "label"
+    train_raw, test_raw = (
+        dataset.map(lambda example: (example["image"], example[label]))
+        for dataset in builder.as_dataset(split=["train", "test"])
+    )
     shape = tuple(builder.info.features["image"].shape)
     if None in shape:
         raise DataError(
@@ -165,11 +192,11 @@ def _from_tfds(config) -> Splits:
         name=config.name,
         source=f"tfds {config.name} {builder.info.version} ({builder.data_dir})",
         image_shape=shape,
-        num_classes=builder.info.features["label"].num_classes,
-        class_names=tuple(builder.info.features["label"].names),
+        num_classes=builder.info.features[label].num_classes,
+        class_names=tuple(builder.info.features[label].names),
     )
     sizes = {split: builder.info.splits[split].num_examples for split in ("train", "test")}
-    return split_dataset(config, train_raw, test_raw, sizes, **info)
+    return _classified(config, train_raw, test_raw, sizes, label_mode=label_mode, **info)
 
 
 def _fall_back(config, *, reason: str) -> Splits:
@@ -194,21 +221,104 @@ def _fall_back(config, *, reason: str) -> Splits:
 
 
 def _from_arrays(
-    config, arrays, *, source: str, name: str, note: str = "", class_names=None
+    config,
+    arrays,
+    *,
+    source: str,
+    name: str,
+    note: str = "",
+    class_names=None,
+    label_mode: str = "fine",
 ) -> Splits:
     (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
-    num_classes = len(class_names) if class_names else int(max(train_y.max(), test_y.max())) + 1
-    return split_dataset(
+    if class_names:
+        num_classes = len(class_names)
+    else:
+        every = np.concatenate([train_y, test_y])
+        num_classes = int(every.max()) + 1 if every.size else 0
+    return _classified(
         config,
         tf.data.Dataset.from_tensor_slices((train_x, train_y)),
         tf.data.Dataset.from_tensor_slices((test_x, test_y)),
         {"train": len(train_x), "test": len(test_x)},
+        labels={"train": train_y, "test": test_y},
+        label_mode=label_mode,
         name=name,
         source=source,
         image_shape=tuple(int(d) for d in train_x.shape[1:]),
         num_classes=num_classes,
         class_names=tuple(class_names or (str(label) for label in range(num_classes))),
         note=note,
+    )
+
+
+def _classified(
+    config, train, test, sizes, *, labels=None, label_mode: str = "fine", **info
+) -> Splits:
+    """`split_dataset` for the class-labelled sources, refusing what no classifier can learn from.
+
+    Every source of (image, class) pairs comes through here: at least two classes, every label one
+    of them (checked when the labels are at hand; tfds' class labels are in range by construction),
+    training images of two classes or more, and at least one image in each split after
+    `data.classes`, the limits and a holdout. `label_mode` is the labels the source gave.
+    """
+    source = info["source"]
+    if config.label_mode != label_mode:
+        raise DataError(
+            f"data.label_mode={config.label_mode!r} needs a dataset with coarse labels "
+            f"(CIFAR-100), but {source} has one label per image; remove the setting"
+        )
+    count, names = info["num_classes"], tuple(info.get("class_names") or ())
+    if count < 2:
+        raise DataError(
+            f"{source} has {count} class{'' if count == 1 else 'es'} {_listed(names)}; a "
+            "classifier needs at least two: add images of another class (for class folders, "
+            "a folder per class in train/ and test/)"
+        )
+    for split, values in (labels or {}).items():
+        outside = np.flatnonzero((values < 0) | (values >= count))
+        if outside.size:
+            raise DataError(
+                f"{source}: {split} image {outside[0]} (counting from 0) has label "
+                f"{values[outside[0]]}, outside the {count} classes 0-{count - 1}; fix the labels "
+                "or the list of class names"
+            )
+    if labels is not None:
+        kept = set(config.classes or range(count))
+        present = sorted(set(np.unique(labels["train"]).tolist()) & kept)
+        if len(present) == 1:  # none at all is an empty split, below
+            chosen = f" of data.classes {tuple(config.classes)}" if config.classes else ""
+            only = names[present[0]] if present[0] < len(names) else str(present[0])
+            raise DataError(
+                f"{source}: the training images{chosen} are all of one class ({only!r}); a "
+                "classifier needs images of at least two classes to train on, add some"
+            )
+    splits = split_dataset(config, train, test, sizes, **info)
+    for split, kept in (("train", splits.info.num_train), ("test", splits.info.num_test)):
+        if kept == 0:
+            raise DataError(_empty_split_message(config, split, sizes[split], source))
+    return splits
+
+
+def _listed(names) -> str:
+    shown = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"({shown})" if names else "(none)"
+
+
+def _empty_split_message(config, split: str, size: int, source: str) -> str:
+    if size == 0:
+        return (
+            f"{source} has no {split} images; a run needs at least one in each of train and test "
+            f"(for class folders, images in {split}/<class>/)"
+        )
+    if config.classes is not None:
+        return (
+            f"data.classes {tuple(config.classes)} keeps none of the {size} {split} images of "
+            f"{source}; choose classes that have {split} images"
+        )
+    return (
+        f"holding out {config.holdout_fraction} of the training images of {source} leaves none "
+        "to train on; use data.validation='test' or more training images"
     )
 
 
