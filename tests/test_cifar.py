@@ -226,6 +226,8 @@ def test_coarse_labels_need_cifar100(tmp_path):
     ):
         with pytest.raises(DataError, match=r"label_mode='coarse' needs .* \(CIFAR-100\), but"):
             load_dataset(config)
+    with pytest.raises(DataError, match="cannot load 'cifar100': .* fall back to has no"):
+        load_dataset(DataConfig(name="cifar100", label_mode="coarse"))  # offline in tests
     with pytest.raises(RecipeError, match=r"data\.label_mode .*'fine'.*'coarse'"):
         DataConfig(label_mode="medium")
 

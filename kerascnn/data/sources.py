@@ -200,6 +200,12 @@ def _from_tfds(config) -> Splits:
 
 
 def _fall_back(config, *, reason: str) -> Splits:
+    if config.label_mode != "fine":  # said here, or `_classified` would blame the sample
+        raise DataError(
+            f"cannot load {config.name!r}: {reason}; the bundled MNIST sample it would fall back "
+            f"to has no data.label_mode={config.label_mode!r} labels: pass --data-dir with a "
+            "CIFAR-100 copy, or prepare it with tfds where there is network"
+        )
     if not config.offline_fallback:
         raise DataError(
             f"cannot load {config.name!r}: {reason}; pass --data-dir DIR with the IDX files, "
