@@ -200,3 +200,42 @@ def test_lenet5_activation():
 def test_bad_stem_names_the_choices():
     with pytest.raises(KerasCNNError, match=r"stem must be one of 'imagenet', 'small', got 'tiny'"):
         models.get("alexnet")(stem="tiny")
+
+
+# torchvision's vgg11_bn ... vgg19_bn (its documented counts, which leave out BatchNorm's running
+# statistics: Keras' non-trainable weights).
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("vgg11", 132_868_840),
+        ("vgg13", 133_053_736),
+        ("vgg16", 138_365_992),
+        ("vgg19", 143_678_248),
+    ],
+)
+def test_vgg_batch_norm_matches_torchvision_bn_counts(name, expected):
+    model = build(name, batch_norm=True)
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    assert trainable == expected
+    # conv -> BatchNorm -> ReLU, torchvision's order, the convolution keeping its bias.
+    names = [layer.name for layer in model.layers]
+    start = names.index("block1_conv1")
+    assert names[start : start + 3] == ["block1_conv1", "block1_conv1_bn", "block1_conv1_relu"]
+    assert model.get_layer("block1_conv1").use_bias
+
+
+def test_vgg_starts_with_a_signal_that_reaches_the_logits():
+    """Glorot weights shrank the signal about 400 times through VGG-16's 13 convolutions at 32 px
+    and its loss sat at ln 10; He initialisation keeps it (scripts/signal_propagation.py)."""
+    model = build("vgg16", input_shape=(32, 32, 3), classes=10, classifier_activation=None)
+    images = keras.random.uniform((16, 32, 32, 3), seed=0)
+    layers = [model.get_layer(n) for n in ("block1_conv1", "block5_conv3", "fc3")]
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    first, last_conv, logits = (float(keras.ops.std(y)) for y in probe(images))
+    assert last_conv > 0.1 * first
+    assert logits > 0.2 * first
+
+
+def test_vgg_batch_norm_must_be_a_flag():
+    with pytest.raises(KerasCNNError, match="batch_norm must be True or False"):
+        build("vgg11", batch_norm="yes")

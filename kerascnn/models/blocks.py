@@ -10,6 +10,13 @@ def he_normal():
     return initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
 
 
+def kaiming_normal_fan_out():
+    """torchvision's initialisation of ResNet and VGG convolutions, `kaiming_normal_(mode="fan_out",
+    nonlinearity="relu")`: N(0, 2 / fan_out), which keeps the gradient's scale through ReLU layers
+    (He et al. 2015, "Delving deep into rectifiers", sec. 2.2)."""
+    return initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+
+
 def conv2d(
     x,
     filters,

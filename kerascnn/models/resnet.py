@@ -19,13 +19,8 @@ import keras
 from keras import initializers, layers
 
 from kerascnn.models import common
-from kerascnn.models.blocks import conv2d
+from kerascnn.models.blocks import conv2d, kaiming_normal_fan_out
 from kerascnn.registry import models
-
-
-def _kaiming_fan_out():
-    """torchvision's convolution initialisation: N(0, 2 / fan_out)."""
-    return initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 def conv_bn(x, filters, kernel_size, *, strides=1, relu=True, zero_gamma=False, name):
@@ -41,7 +36,7 @@ def conv_bn(x, filters, kernel_size, *, strides=1, relu=True, zero_gamma=False, 
         padding=kernel_size // 2,
         strides=strides,
         use_bias=False,
-        kernel_initializer=_kaiming_fan_out(),
+        kernel_initializer=kaiming_normal_fan_out(),
         name=f"{name}_conv",
     )
     # momentum=0.9 is PyTorch's momentum=0.1: Keras weighs the old statistic, PyTorch the new one.

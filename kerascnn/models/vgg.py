@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from kerascnn.models import common
-from kerascnn.models.blocks import conv2d
+from kerascnn.models.blocks import conv2d, he_normal, kaiming_normal_fan_out
 from kerascnn.registry import models
 
 # Filters of the convolutions of blocks 1 to 5; every configuration shares them.
@@ -35,14 +35,30 @@ CONFIGS = MappingProxyType(
     }
 )
 HIDDEN_UNITS = 4096
+
+
 # "same" max-pooling never shrinks a map below 1x1, so any image of at least one pixel works.
 MIN_SIZE = 1
 
 
-def vgg_block(x, filters, convolutions, *, name):
-    """`convolutions` 3x3 convolutions with bias and ReLU, then a 2x2 stride-2 max-pool."""
+def vgg_block(x, filters, convolutions, *, batch_norm, name):
+    """`convolutions` 3x3 convolutions with bias and ReLU (with BatchNorm between them when
+    `batch_norm`), then a 2x2 stride-2 max-pool."""
     for index in range(1, convolutions + 1):
-        x = conv2d(x, filters, 3, padding=1, activation="relu", name=f"{name}_conv{index}")
+        conv = f"{name}_conv{index}"
+        x = conv2d(
+            x,
+            filters,
+            3,
+            padding=1,
+            activation=None if batch_norm else "relu",
+            kernel_initializer=kaiming_normal_fan_out(),
+            name=conv,
+        )
+        if batch_norm:
+            # torchvision's BatchNorm2d defaults; Keras' momentum 0.9 is PyTorch's 0.1.
+            x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{conv}_bn")(x)
+            x = layers.Activation("relu", name=f"{conv}_relu")(x)
     # "same" rounds odd sizes up instead of dropping the last row and column, so 28 px images
     # reach 1x1 (28, 14, 7, 4, 2, 1); on even sizes such as 224 it is the paper's pooling.
     return layers.MaxPooling2D(2, strides=2, padding="same", name=f"{name}_pool")(x)
@@ -52,10 +68,15 @@ def vgg_classifier(x, classes, dropout):
     """Flatten, two Dense 4096 + ReLU each followed by dropout, and the `classes`-way `fc3`."""
     x = layers.Flatten(name="flatten")(x)
     for index in (1, 2):
-        x = layers.Dense(HIDDEN_UNITS, activation="relu", name=f"fc{index}")(x)
+        x = layers.Dense(
+            HIDDEN_UNITS,
+            activation="relu",
+            kernel_initializer=he_normal(),
+            name=f"fc{index}",
+        )(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{index}_dropout")(x)
-    return layers.Dense(classes, name="fc3")(x)
+    return layers.Dense(classes, kernel_initializer=he_normal(), name="fc3")(x)
 
 
 def _vgg(
@@ -70,12 +91,14 @@ def _vgg(
     classifier_activation,
     name,
     dropout,
+    batch_norm,
 ):
     """Builds the VGG of `CONFIGS[config]`; the public builders document the arguments."""
     common.check_arguments(
         name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
     )
     common.check_rate(name, "dropout", dropout)
+    common.check_flag(name, "batch_norm", batch_norm)
     inputs = common.image_input(
         name=name,
         input_tensor=input_tensor,
@@ -87,7 +110,7 @@ def _vgg(
     for block, (filters, convolutions) in enumerate(
         zip(FILTERS, CONFIGS[config], strict=True), start=1
     ):
-        x = vgg_block(x, filters, convolutions, name=f"block{block}")
+        x = vgg_block(x, filters, convolutions, batch_norm=batch_norm, name=f"block{block}")
 
     if include_top:
         x = vgg_classifier(x, classes, dropout)
@@ -100,9 +123,19 @@ def _vgg(
 _SHARED_DOC = """
 Five blocks of 3x3 convolutions (stride 1, padding 1, bias, ReLU) with 64, 128, 256, 512 and 512
 filters, each block ending in a 2x2 stride-2 max-pool; then Flatten, Dense 4096 + ReLU, Dropout,
-Dense 4096 + ReLU, Dropout, Dense `classes`. Weights start from Keras' Glorot-uniform default, the
-initialisation the paper names for training the deep configurations from scratch; biases start at
-zero.
+Dense 4096 + ReLU, Dropout, Dense `classes`. With `batch_norm=True` every convolution is followed
+by BatchNorm before its ReLU (torchvision's `vgg11_bn` ... `vgg19_bn`: the convolutions keep their
+biases, 2 x 4,224 more trainable parameters for VGG-16).
+
+Initialisation: convolutions N(0, 2 / fan_out), torchvision's `kaiming_normal_(mode="fan_out")`;
+dense layers N(0, 2 / fan_in); biases 0. Both are He et al.'s (2015) rule for ReLU networks, which
+keeps the scale of the signal from layer to layer. The paper's own recipe (N(0, 0.01), or Glorot's
+initialisation, which it found to work after submission) and torchvision's N(0, 0.01) for the dense
+layers shrink it: at 32 px, where the Flatten sees a 1x1x512 map instead of 7x7x512, Glorot weights
+left VGG-16's logits about 1/400 of its first layer's output and its loss at ln 10 for every step
+of a first epoch (SGD 0.01, momentum 0.9), and N(0, 0.01) dense layers cut the gradient reaching the
+convolutions 30-fold (`scripts/signal_propagation.py vgg16`). The layout and parameter counts are
+the paper's; transplanted weights replace the initialisation.
 
 The max-pools use `padding="same"`: odd sizes round up rather than down. At 224 px this is the
 paper's pooling (224, 112, 56, 28, 14, 7), and it lets 28 px images reach 1x1 after five pools
@@ -126,6 +159,7 @@ Args:
     name: the model's name.
     dropout: rate of the dropout after `fc1` and `fc2` (the paper: 0.5); 0 leaves it out. It has
         no parameters.
+    batch_norm: BatchNorm after every convolution (torchvision's `_bn` variants).
 
 Returns:
     A Functional `keras.Model`; its output is float32.
@@ -150,6 +184,7 @@ def vgg11(
     name="vgg11",
     *,
     dropout=0.5,
+    batch_norm=False,
 ) -> keras.Model:
     """VGG-11 (configuration A): eight convolutions and three dense layers, 132,863,336 parameters.
 
@@ -167,6 +202,7 @@ def vgg11(
         classifier_activation=classifier_activation,
         name=name,
         dropout=dropout,
+        batch_norm=batch_norm,
     )
 
 
@@ -183,6 +219,7 @@ def vgg13(
     name="vgg13",
     *,
     dropout=0.5,
+    batch_norm=False,
 ) -> keras.Model:
     """VGG-13 (configuration B): ten convolutions and three dense layers, 133,047,848 parameters.
 
@@ -200,6 +237,7 @@ def vgg13(
         classifier_activation=classifier_activation,
         name=name,
         dropout=dropout,
+        batch_norm=batch_norm,
     )
 
 
@@ -216,6 +254,7 @@ def vgg16(
     name="vgg16",
     *,
     dropout=0.5,
+    batch_norm=False,
 ) -> keras.Model:
     """VGG-16 (configuration D): 13 convolutions and three dense layers, 138,357,544 parameters.
 
@@ -233,6 +272,7 @@ def vgg16(
         classifier_activation=classifier_activation,
         name=name,
         dropout=dropout,
+        batch_norm=batch_norm,
     )
 
 
@@ -249,6 +289,7 @@ def vgg19(
     name="vgg19",
     *,
     dropout=0.5,
+    batch_norm=False,
 ) -> keras.Model:
     """VGG-19 (configuration E): 16 convolutions and three dense layers, 143,667,240 parameters.
 
@@ -266,4 +307,5 @@ def vgg19(
         classifier_activation=classifier_activation,
         name=name,
         dropout=dropout,
+        batch_norm=batch_norm,
     )
