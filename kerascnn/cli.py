@@ -112,7 +112,10 @@ _FLAG_KEYS = {
 
 
 def _resolve(args):
+    """The recipe with the flags, then the --set assignments; a flag or assignment the resolved
+    recipe would not read is refused (`kerascnn.training.run.check_overrides`)."""
     from kerascnn.recipes import parse_assignments, resolve
+    from kerascnn.training.run import check_overrides
 
     overrides = {
         key: getattr(args, flag)
@@ -123,8 +126,11 @@ def _resolve(args):
         overrides["export.enabled"] = False
     if args.deterministic:
         overrides["deterministic"] = True
+    assignments = parse_assignments(args.set)
     recipe = resolve(args.recipe, overrides, smoke=args.smoke)
-    return resolve(recipe, parse_assignments(args.set), from_text=True)
+    recipe = resolve(recipe, assignments, from_text=True)
+    check_overrides(recipe, {**overrides, **assignments})
+    return recipe
 
 
 def _list(args) -> None:

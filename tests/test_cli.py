@@ -107,7 +107,7 @@ BAD_INPUTS = [
     ),
     (["run", "deep_mnist", "--epochs", "0"], "epochs must be at least 1, got 0"),
     (["run", "deep_mnist", "--batch-size", "0"], "batch_size must be at least 1"),
-    (["run", "deep_mnist", "--learning-rate", "-1"], "optimizer.learning_rate must be positive"),
+    (["run", "deep_mnist", "--learning-rate", "-1"], "optimizer.learning_rate must be "),
     (["run", "deep_mnist", "--epochs", "two"], "argument --epochs: invalid int value"),
     (["run", "deep_mnist", "--set", "epochs"], "--set expects KEY=VALUE"),
     (
@@ -155,6 +155,41 @@ BAD_INPUTS = [
     (["run", "deep_mnist", "--set", "callbacks.checkpoint_every=0"], "must be at least 1, got 0"),
     (["sample", "nowhere"], "nowhere is neither an export"),
     (["report", "nowhere"], "nowhere is not a run directory"),
+    # Issue 22: a flag or setting the resolved recipe would not read is refused, not ignored.
+    (["run", "mnist_ensemble", "--epochs", "2"], "epochs is not used by the ensemble"),
+    (["run", "mnist_ensemble", "--learning-rate", "0.1"], "passes on only data, runs_dir"),
+    (["run", "mnist_ensemble", "--init-from", "nowhere"], "transfer.init_from is not used by"),
+    (["run", "dcgan", "--init-from", "nowhere"], "transfer.init_from is for classifiers"),
+    (["run", "captioning", "--augmentation", "cifar"], "would make captions wrong"),
+    (["run", "captioning", "--data-dir", "DATA"], "holds no Flickr8k.token.txt or captions.txt"),
+    (["run", "captioning", "--dataset", "scenes", "--data-dir", "DATA"], "'scenes' reads no fo"),
+    (["run", "captioning", "--dataset", "mnist"], "captioning needs captioned images"),
+    (["run", "deep_mnist", "--dataset", "coco_captions"], "is captioned images, for captioning"),
+    (["run", "deep_mnist", "--set", "callbacks.sample_grid=16"], "is for GANs and captioners"),
+    (["run", "dcgan", "--set", "callbacks.inspect_examples=10"], "is for classifiers"),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--data-dir", "DATA"],
+        "data.data_dir is not read: data.name 'mnist_sample' is the bundled sample",
+    ),
+    (
+        ["run", "deep_mnist", "--data-dir", "DATA", "--set", "data.tfds_data_dir=DATA"],
+        "data.tfds_data_dir is not read: the folder DATA is read instead of tfds",
+    ),
+    (["run", "deep_mnist", "--set", "data.holdout_fraction=0.2"], "data.validation='holdout'"),
+    (["run", "deep_mnist", "--no-export", "--export-dir", "x"], "export.directory is not used"),
+    (["run", "deep_mnist", "--set", "optimizer.momentum=0.9"], "is for sgd and rmsprop"),
+    # Issue 22: bad requests that used to end in a traceback or train without a word.
+    (["run", "DATA/syntax.py"], "recipe file DATA/syntax.py has a syntax error at line 1"),
+    (["run", "DATA/raises.py"], "recipe() in DATA/raises.py failed at line 2: KeyError"),
+    (["run", "deep_mnist", "--set", "seed=-1"], "seed must be from 0 to 4294967295"),
+    (["run", "deep_mnist", "--seed", "4294967296"], "seed must be from 0 to 4294967295"),
+    (["run", "deep_mnist", "--set", "optimizer.learning_rate=1e999"], "must be a finite number"),
+    (["run", "deep_mnist", "--set", "epochs=10**400"], "epochs expects int"),
+    (["run", "deep_mnist", "--runs-dir", ""], "runs_dir must be a non-empty path"),
+    (
+        ["run", "deep_mnist", "--dataset", "mnist_sample", "--batch-size", "100000000"],
+        "batch_size 100000000 is larger than the training set, 6000 images",
+    ),
 ]
 
 
@@ -169,6 +204,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(in_tmp, capsys, argv, m
         "empty.txt",
     ):
         (data / name).write_bytes(b"")
+    (data / "syntax.py").write_text("def recipe(:\n")
+    (data / "raises.py").write_text("def recipe():\n    return {}['missing']\n")
     write_damaged_idx_folders(in_tmp)
     assert exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -10,8 +10,15 @@ import tensorflow as tf
 
 from kerascnn import recipes
 from kerascnn.errors import RecipeError
+from kerascnn.recipes.zoo import MEMBER_SMOKE
 
-SETTINGS = {"callbacks.tensorboard": False, "callbacks.inspect_examples": 0}
+# An ensemble passes no callbacks settings on (they would be refused): its members get them.
+SETTINGS = {
+    "members": [
+        {"recipe": "mnist_best", "seed": seed, **MEMBER_SMOKE, "callbacks.tensorboard": False}
+        for seed in range(2)
+    ]
+}
 
 
 def test_an_ensemble_averages_its_members_and_exports_one_model(in_tmp, capsys):

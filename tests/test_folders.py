@@ -173,6 +173,7 @@ def test_the_flickr8k_recipe_trains_on_a_folder_in_that_layout(in_tmp):
         "flickr8k",
         smoke=True,
         verbose=0,
+        batch_size=8,  # at most the 10 training images
         data={"data_dir": str(in_tmp / "Flickr8k"), "image_shape": (32, 32, 3)},
         model={"name": "show_and_tell", "args": {"encoder": "small", "units": 16, "max_length": 8}},
     )

@@ -10,8 +10,12 @@ validation split's indices point into the list it was cut from). Which source:
 - `--data-dir` (or `data.data_dir`) with the Flickr8k layout (`kerascnn.data.folders`): its
   train and test split files when present (6,000 / 1,000 images), else the last sixth of the images
   by name, at most 1,000, are the test split. Images are resized to `data.image_shape` (224x224x3 unless set).
+  A folder is read whatever `data.name` says, as a classifier's folder replaces its tfds dataset:
+  `kerascnn run captioning --data-dir FOLDER` trains the scenes recipe on the folder's photos.
+  `data.name="flickr8k"` also reads $KERASCNN_DATA_DIR.
 - `data.name="coco_captions"`: tfds' COCO 2014 with Karpathy's splits, when it has been prepared
-  (a 37.6 GiB download kerascnn never starts on its own; see `COCO_HOWTO`).
+  (a 37.6 GiB download kerascnn never starts on its own; see `COCO_HOWTO`); a folder is refused
+  with it, not read instead.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ PHOTO_SHAPE = (224, 224, 3)
 FLICKR8K = "flickr8k"
 FLICKR8K_TEST = 1_000
 COCO = "coco_captions"
+CAPTIONED = (SCENES, FLICKR8K, COCO)
 COCO_HOWTO = (
     "prepare it once where there is network and disk space with `tfds build coco_captions` "
     "(37.6 GiB of COCO 2014 images, tfds prints any manual steps), then pass "
@@ -47,27 +52,40 @@ COCO_HOWTO = (
 )
 
 
-def load_captioned(config):
-    """The captioned images `config` (a `DataConfig`) asks for; see the module docstring."""
+def check_config(config) -> None:
+    """Refuses, before anything is read, what no captioned source can honour: class labels, a
+    name that is no captioned source (without a folder), and a folder given with tfds' COCO."""
     if config.classes is not None:
         raise DataError("data.classes selects class labels; captioned images have none")
-    data_dir = config.data_dir or os.environ.get(DATA_DIR_ENV)
+    if config.data_dir and config.name == COCO:
+        raise DataError(
+            f"data.name={COCO!r} is read from tfds (data.tfds_data_dir), not from the folder "
+            f"{config.data_dir}; for a Flickr8k folder use --dataset {FLICKR8K}, for COCO "
+            "remove --data-dir"
+        )
+    if not config.data_dir and config.name not in CAPTIONED:
+        raise DataError(
+            f"captioning needs captioned images; got data.name={config.name!r} and no --data-dir. "
+            f"Use data.name={SCENES!r} (synthetic, offline), --data-dir with a Flickr8k folder, "
+            f"or data.name={COCO!r} (tfds)"
+        )
+
+
+def load_captioned(config):
+    """The captioned images `config` (a `DataConfig`) asks for; see the module docstring."""
+    check_config(config)
+    if config.data_dir:
+        return _flickr8k(config, files.unpacked(config.data_dir))
     if config.name == SCENES:
         return _scenes(config)
-    if data_dir:
-        return _flickr8k(config, files.unpacked(data_dir))
     if config.name == COCO:
         return _coco(config)
-    if config.name == FLICKR8K:
-        raise DataError(
-            "Flickr8k is not in tfds: pass --data-dir DIR, a folder (or .zip) with its images "
-            f"folder ({', '.join(folders.IMAGE_FOLDERS)}) and {folders.TOKEN_FILE} or "
-            f"{folders.CSV_FILE}"
-        )
+    if os.environ.get(DATA_DIR_ENV):
+        return _flickr8k(config, files.unpacked(os.environ[DATA_DIR_ENV]))
     raise DataError(
-        f"captioning needs captioned images; got data.name={config.name!r} and no --data-dir. "
-        f"Use data.name={SCENES!r} (synthetic, offline), --data-dir with a Flickr8k folder, "
-        f"or data.name={COCO!r} (tfds)"
+        "Flickr8k is not in tfds: pass --data-dir DIR, a folder (or .zip) with its images "
+        f"folder ({', '.join(folders.IMAGE_FOLDERS)}) and {folders.TOKEN_FILE} or "
+        f"{folders.CSV_FILE}"
     )
 
 

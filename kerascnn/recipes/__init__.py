@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kerascnn.errors import RecipeError
+from kerascnn.errors import KerasCNNError, RecipeError
 from kerascnn.recipes import zoo  # noqa: F401  (registers the built-in recipes)
 from kerascnn.recipes.config import (
     CallbackConfig,
@@ -82,13 +83,36 @@ def load_file(path: str | Path) -> Recipe:
         raise RecipeError(f"recipe file {path} must end in .py or .json")
     spec = importlib.util.spec_from_file_location(f"kerascnn_recipe_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as error:  # the file is the user's code: anything can happen
+        raise RecipeError(f"recipe file {path} {_failure(error, path)}; fix the file") from None
     if not callable(getattr(module, "recipe", None)):
         raise RecipeError(f"recipe file {path} must define a function recipe() returning a Recipe")
-    recipe = module.recipe()
+    try:
+        recipe = module.recipe()
+    except (Exception, SystemExit) as error:
+        raise RecipeError(f"recipe() in {path} {_failure(error, path)}") from None
     if not isinstance(recipe, Recipe):
         raise RecipeError(f"recipe() in {path} returned {type(recipe).__name__}, expected a Recipe")
     return recipe
+
+
+def _failure(error: BaseException, path: Path) -> str:
+    """What went wrong in a recipe file, in a few words: where and which error."""
+    if isinstance(error, SyntaxError):
+        return f"has a syntax error at line {error.lineno}: {error.msg}"
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if Path(frame.filename).resolve() == path.resolve()
+    ]
+    where = f" at line {lines[-1]}" if lines else ""
+    message = (str(error).splitlines() or [""])[0]
+    message = message if len(message) <= 200 else message[:197] + "..."
+    if isinstance(error, KerasCNNError):
+        return f"made an invalid recipe{where}: {message}"
+    return f"failed{where}: {type(error).__name__}: {message}"
 
 
 def of_run(run_dir: str | Path, data_dir: str | None = None) -> Recipe:
@@ -147,11 +171,14 @@ def run(
     `fresh` (see `kerascnn.training.run.run_recipe`).
 
     Overrides are recipe fields as keywords (`epochs=2`, `batch_size=64`), nested groups as mappings
-    (`optimizer={"learning_rate": 3e-4}`) or dotted keys (`**{"optimizer.learning_rate": 3e-4}`).
+    (`optimizer={"learning_rate": 3e-4}`) or dotted keys (`**{"optimizer.learning_rate": 3e-4}`);
+    one the resolved recipe would not read is refused (`kerascnn.training.run.check_overrides`).
     """
-    from kerascnn.training.run import run_recipe
+    from kerascnn.training.run import check_overrides, run_recipe
 
-    return run_recipe(resolve(name_or_path, overrides, smoke=smoke), verbose=verbose, fresh=fresh)
+    recipe = resolve(name_or_path, overrides, smoke=smoke)
+    check_overrides(recipe, overrides)
+    return run_recipe(recipe, verbose=verbose, fresh=fresh)
 
 
 # What a recipe file always states, even where it equals the default.

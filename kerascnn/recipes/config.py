@@ -1,28 +1,83 @@
 """The recipe format: frozen dataclasses, config-as-code.
 
 A recipe is a registered function that returns a `Recipe`; variants use `dataclasses.replace`. Every field
-is checked when a recipe is made, so an out-of-range value fails before anything is built or written.
+is checked when a recipe is made, its type first (`check_types`), then its range, so a wrong or
+out-of-range value fails with one line before anything is built or written. What needs the registries
+or several fields at once (a setting the recipe's kind of model does not read) is checked by
+`kerascnn.training.run.check_recipe`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import typing
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from kerascnn.errors import RecipeError
+from kerascnn.recipes.overrides import checked_type, shown
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"]
 Strategy = Literal["default", "mirrored", "multi_worker"]
 
+# NumPy's seeds (`keras.utils.set_random_seed` seeds it) are 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+# Every count reaches TensorFlow as an int64 somewhere.
+MAX_INT = 2**63 - 1
+# Beyond this the images of a dataset no longer fit any machine's memory.
+MAX_IMAGE_SIDE = 4096
+# A grid of sample images is 8 columns wide; 256 images make 32 rows.
+MAX_SAMPLE_GRID = 256
+# Generated images scored per evaluation; the Fréchet distance is usually taken over 50,000.
+MAX_QUALITY_EXAMPLES = 100_000
+
 
 def _require(condition: bool, field: str, expected: str, value: Any) -> None:
     if not condition:
-        raise RecipeError(f"{field} must be {expected}, got {value!r}")
+        raise RecipeError(f"{field} must be {expected}, got {shown(value)}")
 
 
 def _positive(value, field):
     _require(value is None or value >= 1, field, "at least 1", value)
+
+
+def _path(value, field):
+    """A folder or file name given as text: not empty (which would mean the current folder or
+    nothing) and without NUL characters (which no file system allows)."""
+    _require(
+        value is None or (value.strip() and "\0" not in value),
+        field,
+        "a non-empty path without NUL characters",
+        value,
+    )
+
+
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def check_types(config) -> None:
+    """Checks every field of a recipe dataclass against its annotation, before its ranges.
+
+    A list given for a tuple is stored as a tuple and a mapping as a dict, as an override would;
+    a float must be finite (an infinite learning rate or warmup has no meaning) and an integer,
+    also inside a tuple, an int64 (what TensorFlow takes).
+    """
+    hints = _hints(type(config))
+    for field in dataclasses.fields(config):
+        key = f"{config.group}.{field.name}" if config.group else field.name
+        value = getattr(config, field.name)
+        converted = checked_type(value, hints[field.name], key)
+        for item in converted if isinstance(converted, tuple) else (converted,):
+            if isinstance(item, float):
+                _require(math.isfinite(item), key, "a finite number", value)
+            if isinstance(item, int) and not isinstance(item, bool):
+                _require(abs(item) <= MAX_INT, key, "an integer below 2**63", value)
+        if isinstance(value, (list, tuple, Mapping)) and converted is not value:
+            object.__setattr__(config, field.name, converted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +98,13 @@ class DataConfig:
     `classes`: keep only the images of these labels, relabelled 0, 1, ... in the order given (a
     digits-0-4 model to fine-tune on 5-9, for example); None: all. `train_limit` and `test_limit`
     count what is kept.
-    `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly).
+    `offline_fallback`: with no network and no local copy, use the bundled MNIST sample (loudly);
+    harmless where no fallback can happen (a folder, the bundled sample, captioned images).
     `label_mode`: CIFAR-100's 'fine' labels (100 classes) or its 'coarse' ones (20 superclasses);
     other datasets have only 'fine'.
     """
+
+    group: ClassVar[str] = "data"
 
     name: str = "mnist"
     data_dir: str | None = None
@@ -61,6 +119,10 @@ class DataConfig:
     label_mode: Literal["fine", "coarse"] = "fine"
 
     def __post_init__(self):
+        check_types(self)
+        _require(bool(self.name.strip()), "data.name", "a dataset name", self.name)
+        _path(self.data_dir, "data.data_dir")
+        _path(self.tfds_data_dir, "data.tfds_data_dir")
         _require(
             self.label_mode in ("fine", "coarse"),
             "data.label_mode",
@@ -84,9 +146,14 @@ class DataConfig:
         _positive(self.train_limit, "data.train_limit")
         _positive(self.test_limit, "data.test_limit")
         _require(
-            self.image_shape is None or (len(self.image_shape) == 3 and min(self.image_shape) >= 1),
+            self.image_shape is None
+            or (
+                len(self.image_shape) == 3
+                and min(self.image_shape) >= 1
+                and max(self.image_shape) <= MAX_IMAGE_SIDE
+            ),
             "data.image_shape",
-            "None or (height, width, channels)",
+            f"None or (height, width, channels), each from 1 to {MAX_IMAGE_SIDE}",
             self.image_shape,
         )
 
@@ -95,8 +162,20 @@ class DataConfig:
 class ModelConfig:
     """A registered model and the keyword arguments of its builder (input shape and classes come from the data)."""
 
+    group: ClassVar[str] = "model"
+
     name: str = "deep_mnist_cnn"
     args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        check_types(self)
+        _require(bool(self.name.strip()), "model.name", "a registered model name", self.name)
+        _require(
+            all(isinstance(key, str) for key in self.args),
+            "model.args",
+            "a mapping of builder argument names",
+            self.args,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +192,8 @@ class OptimizerConfig:
     `discriminator_learning_rate`: GANs only, the discriminator's own learning rate (the two
     time-scale update rule of Heusel et al. 2017); None: `learning_rate`, as Radford et al.
     """
+
+    group: ClassVar[str] = "optimizer"
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = 1e-3
@@ -131,6 +212,7 @@ class OptimizerConfig:
     discriminator_learning_rate: float | None = None
 
     def __post_init__(self):
+        check_types(self)
         _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
         _require(
             self.discriminator_learning_rate is None or self.discriminator_learning_rate > 0,
@@ -195,6 +277,8 @@ class CallbackConfig:
     every `quality_every` epochs (0: only at the end).
     """
 
+    group: ClassVar[str] = "callbacks"
+
     tensorboard: bool = True
     update_freq: int = 50
     histogram_freq: int = 1
@@ -208,6 +292,7 @@ class CallbackConfig:
     early_stopping_patience: int | None = None
 
     def __post_init__(self):
+        check_types(self)
         _require(
             self.histogram_freq >= 0, "callbacks.histogram_freq", "at least 0", self.histogram_freq
         )
@@ -228,11 +313,16 @@ class CallbackConfig:
             "None or (first, last) steps with 1 <= first <= last",
             self.profile_batches,
         )
-        _positive(self.sample_grid, "callbacks.sample_grid")
         _require(
-            self.quality_examples >= 2,
+            1 <= self.sample_grid <= MAX_SAMPLE_GRID,
+            "callbacks.sample_grid",
+            f"from 1 to {MAX_SAMPLE_GRID}",
+            self.sample_grid,
+        )
+        _require(
+            2 <= self.quality_examples <= MAX_QUALITY_EXAMPLES,
             "callbacks.quality_examples",
-            "at least 2",
+            f"from 2 to {MAX_QUALITY_EXAMPLES:,}",
             self.quality_examples,
         )
         _require(
@@ -253,11 +343,15 @@ class TransferConfig:
     with the learning rate times `learning_rate_factor`.
     """
 
+    group: ClassVar[str] = "transfer"
+
     init_from: str | None = None
     frozen_epochs: int = 0
     learning_rate_factor: float = 0.1
 
     def __post_init__(self):
+        check_types(self)
+        _path(self.init_from, "transfer.init_from")
         _require(
             self.frozen_epochs >= 0, "transfer.frozen_epochs", "at least 0", self.frozen_epochs
         )
@@ -273,8 +367,14 @@ class TransferConfig:
 class ExportConfig:
     """Export of the trained model: a SavedModel plus a .keras file under `directory/<recipe>/<version>/`."""
 
+    group: ClassVar[str] = "export"
+
     enabled: bool = True
     directory: str = "saved_models"
+
+    def __post_init__(self):
+        check_types(self)
+        _path(self.directory, "export.directory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,6 +388,7 @@ class Recipe:
     `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
     for the others (Szegedy et al. 2015); in a GAN it is one-sided (Salimans et al. 2016): the
     discriminator's target for real images is 1 - s.
+    `seed` seeds Python, NumPy and TensorFlow, and so takes NumPy's range, 0 to 2**32 - 1.
     `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs
     of the recipe, or a run killed and resumed, end with bit-identical weights (slower).
     `members` makes the recipe an ensemble: one recipe per member, as overrides of a registered
@@ -299,6 +400,8 @@ class Recipe:
     `target_bleu4` the corpus BLEU-4 of a captioning recipe's greedy test captions.
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
     """
+
+    group: ClassVar[str] = ""
 
     name: str
     description: str = ""
@@ -326,10 +429,9 @@ class Recipe:
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        check_types(self)
         _require(
-            isinstance(self.name, str)
-            and bool(self.name)
-            and self.name.replace("_", "").replace("-", "").isalnum(),
+            bool(self.name) and self.name.replace("_", "").replace("-", "").isalnum(),
             "name",
             "letters, digits, '_' or '-'",
             self.name,
@@ -340,6 +442,8 @@ class Recipe:
         _positive(self.batch_size, "batch_size")
         _positive(self.epochs, "epochs")
         _positive(self.steps_per_execution, "steps_per_execution")
+        _require(0 <= self.seed <= MAX_SEED, "seed", f"from 0 to {MAX_SEED} (2**32 - 1)", self.seed)
+        _path(self.runs_dir, "runs_dir")
         _require(
             self.target_inception_score is None or 1 <= self.target_inception_score,
             "target_inception_score",

@@ -117,8 +117,23 @@ def _coerce(value, tp, key: str, from_text: bool):
     """`value` as type `tp`, or a RecipeError saying what was expected."""
     converted = _convert(value, tp, from_text)
     if converted is _INVALID:
-        raise RecipeError(f"{key} expects {_type_name(tp)}, got {value!r}")
+        raise RecipeError(f"{key} expects {_type_name(tp)}, got {shown(value)}")
     return converted
+
+
+def checked_type(value, tp, key: str):
+    """`value` (a Python object, not text) as type `tp` (a list given for a tuple becomes a tuple),
+    or a RecipeError saying what was expected: how a recipe's dataclasses check their fields."""
+    return _coerce(value, tp, key, from_text=False)
+
+
+def shown(value, limit: int = 80) -> str:
+    """`repr(value)` cut to `limit` characters, for one-line messages (safe for any object)."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int too long to print (sys.set_int_max_str_digits)
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _INVALID = object()
@@ -162,8 +177,13 @@ def _convert(value, tp, from_text: bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return _INVALID
         if tp is int:
-            return int(value) if float(value).is_integer() else _INVALID
-        return float(value)
+            if isinstance(value, int):
+                return value
+            return int(value) if value.is_integer() else _INVALID
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float's range
+            return _INVALID
     if tp is str:
         return value if isinstance(value, str) else _INVALID
     if origin is tuple:

@@ -80,22 +80,32 @@ def announce(note: str) -> None:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """The checks that need the registries; field types and ranges were checked when it was made."""
+    """The checks that need the registries or several fields at once; each field's type and range
+    was checked when the recipe was made (`kerascnn.recipes.config`).
+
+    A setting this recipe would not read (`unread_settings`) is refused when it holds neither its
+    default nor a harmless value, so nothing a recipe states is silently ignored; `check_overrides`
+    also refuses the ones a user names explicitly. An ensemble's members are checked as recipes;
+    of the ensemble itself only what it reads (`ENSEMBLE_FIELDS`).
+    """
     task = task_of(recipe)
+    if recipe.smoke:
+        from kerascnn.recipes.overrides import apply_overrides
+
+        try:
+            apply_overrides(recipe, recipe.smoke)
+        except RecipeError as error:
+            raise RecipeError(f"smoke (the --smoke version's overrides): {error}") from None
+    if recipe.members:
+        from kerascnn.training import ensemble
+
+        ensemble.check_members(recipe)
+        return
     augmentations.get(recipe.augmentation)
     check_recipe_arguments(recipe.model.name, dict(recipe.model.args))
     if task.name != "classification" and recipe.optimizer.schedule == "plateau":
         raise RecipeError(
             f"optimizer.schedule='plateau' is for classifiers; {recipe.model.name!r} is not one"
-        )
-    if task.name not in ("classification", "gan") and recipe.label_smoothing:
-        raise RecipeError(
-            f"label_smoothing is for classifiers and GANs; {recipe.model.name!r} is neither"
-        )
-    if task.name != "gan" and recipe.optimizer.discriminator_learning_rate is not None:
-        raise RecipeError(
-            f"optimizer.discriminator_learning_rate is for GANs; {recipe.model.name!r} has no "
-            "discriminator (set optimizer.learning_rate)"
         )
     if task.name == "captioning" and recipe.augmentation != "none":
         raise RecipeError(
@@ -103,10 +113,11 @@ def check_recipe(recipe: Recipe) -> None:
             "swaps left and right, a colour change renames colours); use augmentation 'none' "
             "for captioning"
         )
-    if task.name != "classification" and recipe.transfer.init_from:
-        raise RecipeError(
-            f"transfer.init_from is for classifiers; {recipe.model.name!r} is not one"
-        )
+    _check_data_name(recipe, task.name)
+    for key, unread in unread_settings(recipe).items():
+        value = _value_at(recipe, key)
+        if not unread.explicit_only and value not in (*unread.harmless, _default_at(key)):
+            raise RecipeError(unread.message)
     if recipe.transfer.init_from:
         from kerascnn.training.transfer import source_path
 
@@ -116,11 +127,387 @@ def check_recipe(recipe: Recipe) -> None:
             f"transfer.frozen_epochs ({recipe.transfer.frozen_epochs}) must be fewer than the "
             f"epochs ({recipe.epochs}), so that the whole model trains in the end"
         )
-    if recipe.optimizer.warmup_epochs and recipe.optimizer.schedule != "cosine":
+
+
+def check_overrides(recipe: Recipe, overrides) -> None:
+    """Refuses each override (a flag, `--set KEY=VALUE`, a keyword of `recipes.run`) that `recipe`,
+    resolved with them, would not read, unless its value is harmless (None, 0, off): a user who
+    names a setting expects it to act. Mappings of a group (`optimizer={...}`) count key by key."""
+    unread = unread_settings(recipe)
+    for key in _override_keys(recipe, overrides):
+        for prefix in _prefixes(key):
+            rule = unread.get(prefix)
+            if rule is not None and _value_at(recipe, key) not in rule.harmless:
+                raise RecipeError(rule.message)
+
+
+def check_batch_size(recipe: Recipe, num_train: int) -> None:
+    """Refuses a batch larger than the training set (known once the data is loaded), which would
+    make every epoch a single step."""
+    if recipe.batch_size > num_train:
+        limits = []
+        if recipe.data.train_limit:
+            limits.append(f"data.train_limit {recipe.data.train_limit}")
+        if recipe.data.validation == "holdout":
+            limits.append(f"after the holdout of {recipe.data.holdout_fraction:g}")
+        shown = f" ({', '.join(limits)})" if limits else ""
         raise RecipeError(
-            "optimizer.warmup_epochs needs optimizer.schedule='cosine', "
-            f"got schedule {recipe.optimizer.schedule!r}"
+            f"batch_size {recipe.batch_size} is larger than the training set, {num_train} "
+            f"images{shown}: every epoch would be one step; use a batch size of at most "
+            f"{num_train} (--batch-size)"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Unread:
+    """A recipe field that a recipe would not read: the one-line error that says why and what is
+    used instead, and the values of it that are harmless (they leave off what it controls).
+    `explicit_only`: judged only when a user sets it (`check_overrides`), because the recipe's
+    own value is in every recipe and may just be left from before an override (a decay rate
+    after switching to the cosine schedule)."""
+
+    message: str
+    harmless: tuple = ()
+    explicit_only: bool = False
+
+
+KINDS = {"classification": "a classifier", "gan": "a GAN", "captioning": "a captioner"}
+TARGETS = {
+    "classification": "target_accuracy",
+    "gan": "target_inception_score",
+    "captioning": "target_bleu4",
+}
+# What an ensemble reads itself; its members train with their own recipes' settings.
+ENSEMBLE_FIELDS = (
+    "name",
+    "description",
+    "data",
+    "batch_size",
+    "precision",
+    "strategy",
+    "deterministic",
+    "runs_dir",
+    "export",
+    "members",
+    "target_accuracy",
+    "source",
+    "smoke",
+)
+
+
+def unread_settings(recipe: Recipe) -> dict[str, Unread]:
+    """The fields `recipe` would not read, by dotted key (see `Unread`); `offline_fallback` is
+    never among them: where no fallback can happen, forbidding one changes nothing."""
+    if recipe.members:
+        return _unread_by_an_ensemble(recipe)
+    task = task_of(recipe).name
+    return {
+        **_unread_by_the_task(recipe, task),
+        **_unread_by_the_optimizer(recipe.optimizer),
+        **_unread_by_the_callbacks(recipe, task),
+        **_unread_by_the_data(recipe, task),
+    }
+
+
+def _unread_by_an_ensemble(recipe: Recipe) -> dict[str, Unread]:
+    from kerascnn.training.ensemble import INHERITED
+
+    passed = _listed(("data", *INHERITED))
+    example = recipe.members[0].get("recipe", "NAME")
+    return {
+        key: Unread(
+            f"{key} is not used by the ensemble {recipe.name!r}: its members train with their "
+            f"own recipes' settings, and it passes on only {passed}; set it in each member, e.g. "
+            f"members=[{{'recipe': {example!r}, '{key}': ...}}, ...]",
+            explicit_only=True,
+        )
+        for key in _leaf_keys()
+        if key.split(".")[0] not in ENSEMBLE_FIELDS
+    }
+
+
+def _unread_by_the_task(recipe: Recipe, task: str) -> dict[str, Unread]:
+    model, kind = recipe.model.name, KINDS[task]
+    rules = {
+        field: Unread(
+            f"{field} is the figure of {KINDS[other]}'s recipe; {model!r} is {kind}, whose "
+            f"figure is {TARGETS[task]}",
+            (None,),
+        )
+        for other, field in TARGETS.items()
+        if other != task
+    }
+    if task == "captioning":
+        rules["label_smoothing"] = Unread(
+            f"label_smoothing is for classifiers and GANs; {model!r} is neither (remove it)", (0.0,)
+        )
+    if task != "gan":
+        rules["optimizer.discriminator_learning_rate"] = Unread(
+            f"optimizer.discriminator_learning_rate is for GANs; {model!r} has no "
+            "discriminator (set optimizer.learning_rate)",
+            (None,),
+        )
+    if task == "gan":
+        rules["steps_per_execution"] = Unread(
+            f"steps_per_execution is not used by a GAN: {model!r} runs its own training step "
+            "once per batch; remove the setting",
+            (1,),
+        )
+    if task != "classification":
+        rules["transfer.init_from"] = Unread(
+            f"transfer.init_from is for classifiers; {model!r} is not one", (None,)
+        )
+        rules["data.validation"] = Unread(
+            f"data.validation is for classifiers; {model!r} is {kind}, scored on the test split "
+            "after training and never validated during it (a holdout would only take images "
+            "from training); use data.validation='none'",
+            ("none",),
+        )
+    transfer = recipe.transfer
+    if not transfer.init_from:
+        rules["transfer.frozen_epochs"] = Unread(
+            "transfer.frozen_epochs trains a transferred model's head alone first, but there is "
+            "no transfer.init_from (--init-from) to transfer from; add one or remove the setting",
+            (0,),
+        )
+    if not transfer.init_from or not transfer.frozen_epochs:
+        rules["transfer.learning_rate_factor"] = Unread(
+            "transfer.learning_rate_factor lowers the learning rate after the head-only epochs, "
+            "but without transfer.init_from and transfer.frozen_epochs >= 1 every epoch uses "
+            "optimizer.learning_rate; set both or remove the setting",
+        )
+    return rules
+
+
+def _unread_by_the_optimizer(optimizer) -> dict[str, Unread]:
+    name, schedule = optimizer.name, optimizer.schedule
+    rules = {}
+    if name not in ("sgd", "rmsprop"):
+        rules["optimizer.momentum"] = Unread(
+            f"optimizer.momentum is for sgd and rmsprop; optimizer.name is {name!r} "
+            "(Adam's momentum is optimizer.beta_1)",
+            (0.0,),
+        )
+    if name != "sgd":
+        rules["optimizer.nesterov"] = Unread(
+            f"optimizer.nesterov is for sgd; optimizer.name is {name!r}", (False,)
+        )
+    if name not in ("adam", "adamw"):
+        rules["optimizer.beta_1"] = Unread(
+            f"optimizer.beta_1 is for adam and adamw; optimizer.name is {name!r} "
+            "(its momentum is optimizer.momentum)",
+            (None,),
+        )
+    if name == "sgd":
+        rules["optimizer.epsilon"] = Unread(
+            "optimizer.epsilon is for adam, adamw and rmsprop; optimizer.name is 'sgd'", (None,)
+        )
+    if schedule != "cosine":
+        rules["optimizer.warmup_epochs"] = Unread(
+            f"optimizer.warmup_epochs needs optimizer.schedule='cosine', got schedule {schedule!r}",
+            (0.0,),
+        )
+    for field, schedules in (
+        ("decay_rate", ("exponential", "step", "plateau")),
+        ("decay_epochs", ("exponential", "step")),
+        ("plateau_patience", ("plateau",)),
+    ):
+        if schedule not in schedules:
+            rules[f"optimizer.{field}"] = Unread(
+                f"optimizer.{field} is for the {_listed(schedules)} schedule"
+                f"{'s' * (len(schedules) > 1)}; optimizer.schedule is {schedule!r}; set "
+                f"optimizer.schedule={schedules[0]!r} or remove the setting",
+                explicit_only=True,
+            )
+    return rules
+
+
+def _unread_by_the_callbacks(recipe: Recipe, task: str) -> dict[str, Unread]:
+    callbacks, model, kind = recipe.callbacks, recipe.model.name, KINDS[task]
+    rules = {}
+    if task == "classification":
+        for field in ("sample_grid", "quality_examples", "quality_every"):
+            rules[f"callbacks.{field}"] = Unread(
+                f"callbacks.{field} is for GANs and captioners; {model!r} is a classifier, "
+                "whose run shows callbacks.inspect_examples held-out images instead"
+            )
+        if recipe.data.validation == "none":
+            rules["callbacks.early_stopping_patience"] = Unread(
+                "callbacks.early_stopping_patience stops when the validation loss stops "
+                "improving, but data.validation is 'none'; validate on 'test' or 'holdout', "
+                "or remove the setting",
+                (None,),
+            )
+    else:
+        rules["callbacks.inspect_examples"] = Unread(
+            "callbacks.inspect_examples is for classifiers (a confusion matrix of held-out "
+            f"images); {model!r} is {kind}, whose run shows callbacks.sample_grid "
+            f"{'samples' if task == 'gan' else 'captioned test images'} instead",
+            (0,),
+        )
+        rules["callbacks.early_stopping_patience"] = Unread(
+            "callbacks.early_stopping_patience stops when the validation loss stops improving; "
+            f"{model!r} is {kind}, which has none; remove the setting",
+            (None,),
+        )
+    if not callbacks.tensorboard:
+        off = "but callbacks.tensorboard is false; turn it on or remove the setting"
+        rules["callbacks.histogram_freq"] = Unread(
+            f"callbacks.histogram_freq sets TensorBoard's weight histograms, {off}", (0,)
+        )
+        rules["callbacks.profile_batches"] = Unread(
+            f"callbacks.profile_batches records a TensorBoard profile, {off}", (None,)
+        )
+        if task == "classification":
+            rules["callbacks.inspect_examples"] = Unread(
+                f"callbacks.inspect_examples shows held-out images in TensorBoard, {off}", (0,)
+            )
+    if not callbacks.checkpoint:
+        rules["callbacks.checkpoint_every"] = Unread(
+            "callbacks.checkpoint_every sets how often the checkpoint is written, but "
+            "callbacks.checkpoint is false; turn it on or remove the setting",
+            (None,),
+        )
+    if not recipe.export.enabled:
+        # Explicit only: a multi-worker run points the other workers' exports elsewhere.
+        rules["export.directory"] = Unread(
+            "export.directory is not used: export.enabled is false (--no-export); remove one "
+            "of them",
+            explicit_only=True,
+        )
+    return rules
+
+
+def _data_source(recipe: Recipe, task: str) -> tuple[str, str | None]:
+    """(what the data is read from: 'tfds', 'folder', 'bundled' or 'scenes'; the folder)."""
+    import os
+
+    from kerascnn.data.captioned import COCO, SCENES
+    from kerascnn.data.sources import BUNDLED_SAMPLE, DATA_DIR_ENV
+
+    data = recipe.data
+    if task == "captioning":
+        if data.data_dir:
+            return "folder", data.data_dir
+        if data.name == SCENES:
+            return "scenes", None
+        return ("tfds", None) if data.name == COCO else ("folder", os.environ.get(DATA_DIR_ENV))
+    if data.name == BUNDLED_SAMPLE:
+        return "bundled", None
+    folder = data.data_dir or os.environ.get(DATA_DIR_ENV)
+    return ("folder", folder) if folder else ("tfds", None)
+
+
+def _unread_by_the_data(recipe: Recipe, task: str) -> dict[str, Unread]:
+    data = recipe.data
+    rules = {}
+    if data.validation != "holdout":
+        rules["data.holdout_fraction"] = Unread(
+            "data.holdout_fraction is read only with data.validation='holdout', and "
+            f"data.validation is {data.validation!r}; add --set data.validation=holdout or "
+            "remove the setting"
+        )
+    if task != "classification":
+        rules["data.label_mode"] = Unread(
+            f"data.label_mode chooses class labels; {recipe.model.name!r} is {KINDS[task]}, "
+            "which learns no labels; remove the setting",
+            ("fine",),
+        )
+    source, folder = _data_source(recipe, task)
+    instead = {
+        "folder": f"the folder {folder} is read instead of tfds",
+        "bundled": f"data.name {data.name!r} is the bundled sample, used instead of tfds",
+        "scenes": f"data.name {data.name!r} is generated, not read from tfds",
+    }
+    if source != "tfds":
+        rules["data.tfds_data_dir"] = Unread(
+            f"data.tfds_data_dir is not read: {instead[source]}; remove one of them", (None,)
+        )
+    if source == "bundled":
+        rules["data.data_dir"] = Unread(
+            f"data.data_dir is not read: data.name {data.name!r} is the bundled sample, which "
+            f"would be used instead; remove --dataset {data.name} to read {data.data_dir}, or "
+            "--data-dir to train on the sample",
+            (None,),
+        )
+    if source == "folder" and task == "captioning" and data.name == "scenes":
+        rules["data.name"] = Unread(
+            f"data.name 'scenes' reads no folder, and with data.data_dir {data.data_dir} the "
+            "folder is read (as Flickr8k) instead; remove --dataset scenes to train on the "
+            "folder, or --data-dir to train on the scenes",
+            explicit_only=True,
+        )
+    return rules
+
+
+def _check_data_name(recipe: Recipe, task: str) -> None:
+    """Captioned images for captioners only, and only what a captioned source can honour."""
+    from kerascnn.data import captioned
+
+    if task == "captioning":
+        captioned.check_config(recipe.data)
+    elif recipe.data.name in captioned.CAPTIONED and not recipe.data.data_dir:
+        raise RecipeError(
+            f"data.name {recipe.data.name!r} is captioned images, for captioning recipes; "
+            f"{recipe.model.name!r} is {KINDS[task]}, which needs images with class labels: "
+            "a tfds name (mnist, cifar10 ...), mnist_sample, or --data-dir"
+        )
+
+
+def _listed(words) -> str:
+    """('a', 'b', 'c') -> 'a, b and c'."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]]))
+
+
+def _leaf_keys(cls=Recipe, prefix: str = ""):
+    """Every field's dotted key (`optimizer.learning_rate`; `model.args` is one field)."""
+    for field in dataclasses.fields(cls):
+        default = field.default
+        if dataclasses.is_dataclass(default):
+            yield from _leaf_keys(type(default), f"{prefix}{field.name}.")
+        else:
+            yield prefix + field.name
+
+
+def _prefixes(key: str) -> list[str]:
+    """'a.b.c' -> ['a.b.c', 'a.b', 'a']."""
+    parts = key.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _value_at(recipe: Recipe, key: str):
+    """The value at a dotted key; inside `model.args` its entry (None when absent)."""
+    from collections.abc import Mapping
+
+    value = recipe
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+    return value
+
+
+def _default_at(key: str):
+    value = None
+    cls = Recipe
+    for part in key.split("."):
+        field = next(f for f in dataclasses.fields(cls) if f.name == part)
+        if field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            value = field.default
+        cls = type(value)
+    return value
+
+
+def _override_keys(recipe: Recipe, overrides, prefix: str = ""):
+    """The dotted keys that `overrides` set, a group's mapping key by key."""
+    from collections.abc import Mapping
+
+    for key, value in overrides.items():
+        key = f"{prefix}{key}"
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(_value_at(recipe, key)):
+            yield from _override_keys(recipe, value, f"{key}.")
+        else:
+            yield key
 
 
 # Room for records and figures besides the model files.
@@ -203,6 +590,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     with precision_policy(recipe.precision):
         task = task_of(recipe)
         data = task.load(recipe.data)
+        check_batch_size(recipe, data.info.num_train)
         with strategy.scope():
             model = task.build(recipe, data)
         check_outputs(recipe, model.count_params())
