@@ -49,6 +49,8 @@ class DatasetInfo:
     source_shape: tuple[int, int, int] | None = None
     adaptation: str = ""
     class_names: tuple[str, ...] = ()
+    # The bundled sample stands in for data that could not be loaded (`DataConfig.offline_fallback`).
+    fallback: bool = False
 
     @property
     def notice(self) -> str:
@@ -223,6 +225,7 @@ def _fall_back(config, *, reason: str) -> Splits:
         source=f"bundled MNIST sample ({BUNDLED_DIR})",
         name=BUNDLED_SAMPLE,
         note=note,
+        fallback=True,
     )
 
 
@@ -235,6 +238,7 @@ def _from_arrays(
     note: str = "",
     class_names=None,
     label_mode: str = "fine",
+    fallback: bool = False,
 ) -> Splits:
     (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
     if class_names:
@@ -255,6 +259,7 @@ def _from_arrays(
         num_classes=num_classes,
         class_names=tuple(class_names or (str(label) for label in range(num_classes))),
         note=note,
+        fallback=fallback,
     )
 
 

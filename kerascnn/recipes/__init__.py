@@ -42,6 +42,8 @@ SMOKE_OVERRIDES = {
     "data.test_limit": 64,
     # Histograms of an ImageNet-size network take longer than its smoke epoch.
     "callbacks.histogram_freq": 0,
+    # One epoch also when the data fall back to the bundled sample.
+    "fallback_epochs": None,
 }
 
 
@@ -154,7 +156,11 @@ def resolve(
         recipe = get(str(name_or_path))
     if smoke:
         recipe = smoke_version(recipe)
-    return apply_overrides(recipe, overrides or {}, from_text=from_text)
+    overrides = dict(overrides or {})
+    if "epochs" in overrides and "fallback_epochs" not in overrides:
+        # Epochs asked for are what runs, whatever data the run ends up with.
+        overrides["fallback_epochs"] = overrides["epochs"]
+    return apply_overrides(recipe, overrides, from_text=from_text)
 
 
 def run(

@@ -191,6 +191,8 @@ class OptimizerConfig:
     (Adam, AdamW, RMSprop), `beta_1` (Adam, AdamW) and `clipnorm` default to Keras'.
     `discriminator_learning_rate`: GANs only, the discriminator's own learning rate (the two
     time-scale update rule of Heusel et al. 2017); None: `learning_rate`, as Radford et al.
+    `schedule_epochs`: the epochs a cosine schedule spans; None: the run's `epochs`. Set it to train
+    only the first epochs of a longer plan at the plan's learning rates (`scripts/verify_recipes.py`).
     """
 
     group: ClassVar[str] = "optimizer"
@@ -210,10 +212,20 @@ class OptimizerConfig:
     clipnorm: float | None = None
     ema_momentum: float | None = None
     discriminator_learning_rate: float | None = None
+    schedule_epochs: float | None = None
 
     def __post_init__(self):
         check_types(self)
-        _require(self.learning_rate > 0, "optimizer.learning_rate", "positive", self.learning_rate)
+        _require(
+            self.schedule_epochs is None or self.schedule_epochs > 0,
+            "optimizer.schedule_epochs",
+            "None or positive",
+            self.schedule_epochs,
+        )
+        # 0 is allowed: the weights stay as initialised, a baseline (and a run that cannot learn).
+        _require(
+            self.learning_rate >= 0, "optimizer.learning_rate", "at least 0", self.learning_rate
+        )
         _require(
             self.discriminator_learning_rate is None or self.discriminator_learning_rate > 0,
             "optimizer.discriminator_learning_rate",
@@ -268,6 +280,9 @@ class CallbackConfig:
     and misclassified examples among `inspect_examples` held-out images, 0: no images), and a
     profiler trace of the steps `profile_batches` = (first, last) when set.
 
+    `stop_at_accuracy`: end training after the first epoch whose validation accuracy reaches it
+    (a classifier with validation); None: train every epoch.
+
     `checkpoint`: keep the run's state in `checkpoints/last/` after every epoch, and every
     `checkpoint_every` steps when set, so that running the same recipe again resumes it
     (`kerascnn.training.resume`).
@@ -290,6 +305,7 @@ class CallbackConfig:
     checkpoint: bool = True
     checkpoint_every: int | None = None
     early_stopping_patience: int | None = None
+    stop_at_accuracy: float | None = None
 
     def __post_init__(self):
         check_types(self)
@@ -329,6 +345,12 @@ class CallbackConfig:
             self.quality_every >= 0, "callbacks.quality_every", "at least 0", self.quality_every
         )
         _positive(self.early_stopping_patience, "callbacks.early_stopping_patience")
+        _require(
+            self.stop_at_accuracy is None or 0 < self.stop_at_accuracy <= 1,
+            "callbacks.stop_at_accuracy",
+            "None or in (0, 1]",
+            self.stop_at_accuracy,
+        )
         _positive(self.checkpoint_every, "callbacks.checkpoint_every")
 
 
@@ -388,6 +410,9 @@ class Recipe:
     `label_smoothing` (classifiers) trains against targets of 1 - s + s/K for the true class and s/K
     for the others (Szegedy et al. 2015); in a GAN it is one-sided (Salimans et al. 2016): the
     discriminator's target for real images is 1 - s.
+    `fallback_epochs`: the epochs of a run whose data fell back to the bundled MNIST sample (no
+    network, no local copy; `DataConfig.offline_fallback`), sized to end in about five minutes on 2
+    CPU cores; None: `epochs`. An `epochs` override sets it too, unless it is given itself.
     `seed` seeds Python, NumPy and TensorFlow, and so takes NumPy's range, 0 to 2**32 - 1.
     `deterministic`: TensorFlow's op determinism and one-at-a-time augmentation, so that two runs
     of the recipe, or a run killed and resumed, end with bit-identical weights (slower).
@@ -412,6 +437,7 @@ class Recipe:
     optimizer: OptimizerConfig = OptimizerConfig()
     batch_size: int = 32
     epochs: int = 10
+    fallback_epochs: int | None = None
     precision: Precision = "auto"
     strategy: Strategy = "default"
     steps_per_execution: int = 1
@@ -441,6 +467,7 @@ class Recipe:
         )
         _positive(self.batch_size, "batch_size")
         _positive(self.epochs, "epochs")
+        _positive(self.fallback_epochs, "fallback_epochs")
         _positive(self.steps_per_execution, "steps_per_execution")
         _require(0 <= self.seed <= MAX_SEED, "seed", f"from 0 to {MAX_SEED} (2**32 - 1)", self.seed)
         _path(self.runs_dir, "runs_dir")

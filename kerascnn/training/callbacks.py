@@ -3,6 +3,8 @@ GAN's sample grids and scores."""
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import keras
@@ -318,6 +320,50 @@ class TensorBoard(keras.callbacks.TensorBoard):
             super().on_epoch_end(epoch, logs)
 
 
+class EpochTimeForecast(keras.callbacks.Callback):
+    """After the first epoch a process trains, says how long the `planned` epochs would take at
+    that pace, against the `running` ones this run trains (a run cut short for its data)."""
+
+    def __init__(self, planned: int, running: int):
+        super().__init__()
+        self.planned, self.running = planned, running
+        self.started, self.reported = None, False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.started is None:
+            self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.reported:
+            return
+        self.reported = True
+        seconds = time.perf_counter() - self.started
+        print(
+            f"\nepoch time {seconds:.0f} s: the {self.planned} planned epochs would take about "
+            f"{minutes(self.planned * seconds)} here; this run trains {self.running} "
+            f"(about {minutes(self.running * seconds)})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+class StopAtAccuracy(keras.callbacks.Callback):
+    """Ends training after the first epoch whose validation accuracy reaches `target`: a budget
+    counted in images, for time-to-accuracy figures and `scripts/verify_recipes.py`."""
+
+    def __init__(self, target: float):
+        super().__init__()
+        self.target = target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (logs or {}).get("val_accuracy", -1.0) >= self.target:
+            self.model.stop_training = True
+
+
 def steps_done(progress) -> int:
     """Train-function calls before this `fit` call: 0 for a new run, more for a resumed one."""
     return 0 if progress is None else progress.calls
@@ -376,6 +422,8 @@ def make_callbacks(
                 patience=config.early_stopping_patience, restore_best_weights=True
             )
         )
+    if config.stop_at_accuracy is not None:
+        callbacks.append(StopAtAccuracy(config.stop_at_accuracy))
     if config.checkpoint:
         checkpoint = Checkpoint(
             run_dir,

@@ -28,6 +28,7 @@ from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
 from kerascnn.training import cluster, resume
 from kerascnn.training.callbacks import (
+    EpochTimeForecast,
     GracefulInterrupt,
     NonFiniteLossGuard,
     image_log_dir,
@@ -55,7 +56,8 @@ class RunResult:
     def summary(self) -> str:
         m = self.metrics
         lines = [
-            f"{self.recipe.name}: {self.headline} on {m['data']['source']}, "
+            f"{self.recipe.name}: {'DID NOT LEARN: ' * (m.get('learned') is False)}"
+            f"{self.headline} on {m['data']['source']}, "
             f"{m['epochs']} epoch{'s' * (m['epochs'] != 1)} in {m['train_seconds']:.0f} s",
             f"  run dir:     {self.run_dir}",
             f"  tensorboard: tensorboard --logdir {self.run_dir / 'tensorboard'}",
@@ -67,11 +69,20 @@ class RunResult:
             )
         if self.notice:
             lines.append(f"  NOTE: {self.notice}")
+        if self.metrics.get("learning_failure"):
+            lines.append(f"  WARNING: {self.metrics['learning_failure']}")
         if self.recipe.strategy == "multi_worker" and not cluster.is_chief(
             cluster.cluster_config()
         ):
             lines.append("  NOTE: this worker's copies (scratch); the chief wrote the run's own")
         return "\n".join(lines)
+
+
+def show(result: RunResult) -> None:
+    """Prints a finished run's summary; a run that did not learn is also announced loudly."""
+    print(result.summary(), file=sys.stdout, flush=True)
+    if result.metrics.get("learning_failure"):
+        announce(result.metrics["learning_failure"])
 
 
 def announce(note: str) -> None:
@@ -303,6 +314,11 @@ def _unread_by_the_optimizer(optimizer) -> dict[str, Unread]:
             "optimizer.epsilon is for adam, adamw and rmsprop; optimizer.name is 'sgd'", (None,)
         )
     if schedule != "cosine":
+        rules["optimizer.schedule_epochs"] = Unread(
+            "optimizer.schedule_epochs is the span of a cosine schedule; got schedule "
+            f"{schedule!r}, whose steps come from optimizer.decay_epochs",
+            (None,),
+        )
         rules["optimizer.warmup_epochs"] = Unread(
             f"optimizer.warmup_epochs needs optimizer.schedule='cosine', got schedule {schedule!r}",
             (0.0,),
@@ -338,7 +354,18 @@ def _unread_by_the_callbacks(recipe: Recipe, task: str) -> dict[str, Unread]:
                 "or remove the setting",
                 (None,),
             )
+        if recipe.data.validation == "none":
+            rules["callbacks.stop_at_accuracy"] = Unread(
+                "callbacks.stop_at_accuracy stops at a validation accuracy, but data.validation "
+                "is 'none'; validate on 'test' or 'holdout', or remove the setting",
+                (None,),
+            )
     else:
+        rules["callbacks.stop_at_accuracy"] = Unread(
+            f"callbacks.stop_at_accuracy is for classifiers; {model!r} is {kind}, which has no "
+            "accuracy; remove the setting",
+            (None,),
+        )
         rules["callbacks.inspect_examples"] = Unread(
             "callbacks.inspect_examples is for classifiers (a confusion matrix of held-out "
             f"images); {model!r} is {kind}, whose run shows callbacks.sample_grid "
@@ -514,6 +541,26 @@ def _override_keys(recipe: Recipe, overrides, prefix: str = ""):
 OUTPUT_MARGIN_BYTES = 64 * 2**20
 
 
+def fit_to_fallback(recipe: Recipe, data):
+    """(recipe, data, planned epochs or None): a run whose data fell back to the bundled sample
+    trains the recipe's `fallback_epochs` instead of the epochs planned for the full data, and its
+    data note (printed, and recorded in metrics.json) says so."""
+    epochs = recipe.fallback_epochs
+    if not data.info.fallback or epochs is None or epochs == recipe.epochs:
+        return recipe, data, None
+    note = (
+        f"{data.info.note} This run trains {epochs} epoch{'s' * (epochs != 1)} of it (the "
+        f"recipe's fallback_epochs) instead of the {recipe.epochs} planned for the full data; "
+        "--epochs N chooses."
+    )
+    info = dataclasses.replace(data.info, note=note)
+    return (
+        dataclasses.replace(recipe, epochs=epochs),
+        dataclasses.replace(data, info=info),
+        recipe.epochs,
+    )
+
+
 def check_outputs(recipe: Recipe, parameters: int) -> None:
     """Checks, before training, that the run and export folders can be written and have room:
     a checkpoint (model and optimizer state, and its staging copy) and an export (SavedModel and
@@ -590,6 +637,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
     with precision_policy(recipe.precision):
         task = task_of(recipe)
         data = task.load(recipe.data)
+        recipe, data, planned_epochs = fit_to_fallback(recipe, data)
         check_batch_size(recipe, data.info.num_train)
         with strategy.scope():
             model = task.build(recipe, data)
@@ -661,7 +709,10 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
                 progress=progress,
             ),
             guard=guard,
-            task_callbacks=task.callbacks(recipe, run_dir, prepared),
+            task_callbacks=[
+                *task.callbacks(recipe, run_dir, prepared),
+                *([EpochTimeForecast(planned_epochs, recipe.epochs)] if planned_epochs else []),
+            ],
             progress=progress,
             best_weights=best_weights,
             interrupt=interrupt,
@@ -699,7 +750,7 @@ def run_recipe(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunRes
         data.info.notice,
         task.headline(metrics),
     )
-    print(result.summary(), file=sys.stdout, flush=True)
+    show(result)
     return result
 
 
@@ -723,6 +774,11 @@ def finish(recipe, task, model, scores, history, data, strategy, test, run_dir, 
         "finished": datetime.now().isoformat(timespec="seconds"),
         **scores,
     }
+    failure = task.learning_failure(metrics, history)
+    if failure is not None:
+        metrics["learned"] = not failure
+    if failure:
+        metrics["learning_failure"] = failure
     export_dir = None
     if recipe.export.enabled:
         exported, sample = task.export_parts(model, recipe, test)
@@ -780,7 +836,7 @@ def run_ensemble(recipe: Recipe, *, verbose="auto", fresh: bool = False) -> RunR
     result = RunResult(
         recipe, model, {}, metrics, run_dir, export_dir, data.info.notice, task.headline(metrics)
     )
-    print(result.summary(), file=sys.stdout, flush=True)
+    show(result)
     ensemble.print_members([m for _, m in trained])
     return result
 

@@ -27,6 +27,8 @@ from kerascnn.training.runtime import make_optimizer
 # GoogLeNet's weight for the losses of its auxiliary classifiers (Szegedy et al. 2014, sec. 5).
 AUX_LOSS_WEIGHT = 0.3
 MAIN_OUTPUT = "predictions"
+# A classifier whose test accuracy is at most this many times chance has not learned.
+CHANCE_FACTOR = 1.5
 
 
 def _optimizer(recipe, info, *, examples: int | None = None, config=None):
@@ -34,7 +36,7 @@ def _optimizer(recipe, info, *, examples: int | None = None, config=None):
         config or recipe.optimizer,
         num_examples=examples or info.num_train,
         batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
+        epochs=recipe.optimizer.schedule_epochs or recipe.epochs,
     )
 
 
@@ -48,6 +50,10 @@ class ImageTask:
 
     def stream_targets(self, model, data):
         """The training examples when they are not the dataset's (image, label); None: they are."""
+        return None
+
+    def learning_failure(self, metrics, history) -> str | None:
+        """Why a finished run did not learn, "" if it did; None: this task makes no judgement."""
         return None
 
 
@@ -146,6 +152,27 @@ class ClassificationTask(ImageTask):
 
     def headline(self, metrics) -> str:
         return f"test accuracy {100 * metrics['test_accuracy']:.2f} % (loss {metrics['test_loss']:.4f})"
+
+    def learning_failure(self, metrics, history) -> str | None:
+        """Why the run did not learn, or "" if it did: its test accuracy must be clearly above
+        chance (more than 1.5 times 1 / classes) and, over several epochs, its training loss must
+        have fallen below the first epoch's."""
+        chance = 1 / metrics["data"]["num_classes"]
+        accuracy = metrics["test_accuracy"]
+        losses = history.get("loss", [])
+        if accuracy <= CHANCE_FACTOR * chance:
+            found = (
+                f"test accuracy {accuracy:.2%} is within {CHANCE_FACTOR}x of chance ({chance:.2%})"
+            )
+        elif len(losses) > 1 and min(losses[1:]) >= losses[0]:
+            found = f"the training loss never fell below its first epoch's ({losses[0]:.4f})"
+        else:
+            return ""
+        return (
+            f"this run did not learn: {found}. Likely causes: a learning rate too high or too low "
+            "for this network, an initialisation that shrinks the signal through many layers, "
+            "too few steps, or labels that do not match the images"
+        )
 
 
 def heads(model: keras.Model) -> list[str]:
@@ -300,6 +327,10 @@ class CaptioningTask:
         from kerascnn.data.captioned import load_captioned
 
         return load_captioned(config)
+
+    def learning_failure(self, metrics, history) -> str | None:
+        """No judgement: BLEU on scenes and on photos have no common floor."""
+        return None
 
     def build(self, recipe, data) -> keras.Model:
         from kerascnn import captions

@@ -1,0 +1,164 @@
+"""Trains every registered classifier recipe briefly on real data and prints whether it learns.
+
+    python scripts/verify_recipes.py --data-dir ../shared/datasets/mnist            # every recipe
+    python scripts/verify_recipes.py vgg16 resnet18 --data-dir ../shared/datasets/mnist
+
+Each recipe trains at its own settings (optimizer, learning-rate plan, initialisers, augmentation,
+batch size, precision) on the full MNIST adapted to its input (28 -> 32 px padding, grey -> RGB, as the
+data layer does for any recipe) for at most `--epochs` epochs (default 2), stopping after the first
+epoch whose test accuracy reaches `--target` (default 98 %). A cosine plan keeps its horizon: the
+epochs run are the first ones of the recipe's own plan (`optimizer.schedule_epochs`), not a
+compressed plan. Nothing is exported; runs go under `--runs-dir` (default runs/verify).
+
+Prints one table (recipe, images seen, test accuracy after each epoch, wall time) and merges each
+result, as it finishes, into `--out` (JSON, default docs/measurements/verify_recipes.json) with the
+commit it was measured at. Exits 1 if a recipe did not reach the target. Ensembles are left out:
+their members are recipes of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import kerascnn
+from kerascnn.recipes import list_recipes, resolve
+from kerascnn.training.tasks import task_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def classifier_recipes() -> list[str]:
+    """Registered recipes that train one classifier (not ensembles, GANs or captioners)."""
+    names = []
+    for name in list_recipes():
+        recipe = resolve(name)
+        if not recipe.members and task_of(recipe).name == "classification":
+            names.append(name)
+    return names
+
+
+def budget_overrides(recipe, args) -> dict:
+    """The recipe as registered, cut to the budget, on the given data, without export."""
+    overrides = {
+        "epochs": min(args.epochs, recipe.epochs),
+        "data.data_dir": args.data_dir,
+        "data.offline_fallback": False,
+        "callbacks.stop_at_accuracy": args.target,
+        "runs_dir": args.runs_dir,
+        "export.enabled": False,
+    }
+    if recipe.optimizer.schedule == "cosine":
+        overrides["optimizer.schedule_epochs"] = recipe.optimizer.schedule_epochs or recipe.epochs
+    return overrides
+
+
+def verify(name: str, args) -> dict:
+    recipe = resolve(name)
+    started = time.perf_counter()
+    result = kerascnn.recipes.run(
+        resolve(recipe, budget_overrides(recipe, args)), verbose=2, fresh=True
+    )
+    seconds = time.perf_counter() - started
+    metrics = result.metrics
+    epoch_accuracies = result.history.get("val_accuracy", [])
+    return {
+        "recipe": name,
+        "model": recipe.model.name,
+        "precision": metrics["precision"],
+        "batch_size": recipe.batch_size,
+        "images_seen": metrics["epochs"] * metrics["data"]["num_train"],
+        "epoch_test_accuracy": [round(a, 4) for a in epoch_accuracies],
+        "test_accuracy": round(metrics["test_accuracy"], 4),
+        "learned": metrics["test_accuracy"] >= args.target,
+        "wall_seconds": round(seconds, 1),
+        "data": metrics["data"]["source"],
+        "adaptation": metrics["data"].get("adaptation", ""),
+        "commit": commit(),
+        "uncommitted_changes": dirty(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "date": date.today().isoformat(),
+        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+    }
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def dirty() -> bool:
+    """Whether the package differs from the commit (then the figure is not yet "at HEAD")."""
+    try:
+        return bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--", "kerascnn"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return True
+
+
+def merge(path: Path, row: dict) -> None:
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results[row["recipe"]] = row
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    temporary.replace(path)
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| recipe | precision | images seen | test accuracy by epoch | reached | wall time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        by_epoch = " → ".join(f"{a:.2%}" for a in row["epoch_test_accuracy"])
+        lines.append(
+            f"| `{row['recipe']}` | {row['precision']} | {row['images_seen']:,} | {by_epoch} | "
+            f"{'yes' if row['learned'] else '**no**'} | {row['wall_seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipes", nargs="*", help="recipe names (default: every classifier)")
+    parser.add_argument("--data-dir", required=True, help="folder of the full MNIST IDX files")
+    parser.add_argument("--epochs", type=int, default=2, help="the budget in epochs (default 2)")
+    parser.add_argument("--target", type=float, default=0.98, help="test accuracy to reach")
+    parser.add_argument("--runs-dir", default="runs/verify")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/measurements/verify_recipes.json")
+    args = parser.parse_args()
+    rows = []
+    for name in args.recipes or classifier_recipes():
+        row = verify(name, args)
+        merge(args.out, row)
+        rows.append(row)
+        print(f"\nVERIFIED {name}: {row['test_accuracy']:.2%} after {row['images_seen']:,} images")
+    print("\n" + table(rows))
+    return 0 if all(row["learned"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
