@@ -81,41 +81,22 @@ def verify(name: str, args) -> dict:
         "wall_seconds": round(seconds, 1),
         "data": metrics["data"]["source"],
         "adaptation": metrics["data"].get("adaptation", ""),
-        "commit": commit(),
-        "uncommitted_changes": dirty(),
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        # The package differs from the commit: the figure is not yet "at HEAD".
+        "uncommitted_changes": git("status", "--porcelain", "--", "kerascnn") != "",
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
     }
 
 
-def commit() -> str:
+def git(*args: str) -> str | None:
+    """What `git ARGS` prints in the repository, or None without git or a repository."""
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def dirty() -> bool:
-    """Whether the package differs from the commit (then the figure is not yet "at HEAD")."""
-    try:
-        return bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--", "kerascnn"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return True
+        return None
+    return done.stdout.strip()
 
 
 def merge(path: Path, row: dict) -> None:

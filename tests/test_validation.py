@@ -4,9 +4,6 @@ ignored, and bad recipe files and batch sizes refused in one line before anythin
 
 import dataclasses
 import math
-import os
-import subprocess
-import sys
 import typing
 
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_cli import kerascnn
 
 from kerascnn import recipes
 from kerascnn.cli import main
@@ -398,17 +396,6 @@ def test_a_recipe_file_that_cannot_run_is_one_line(tmp_path, content, message):
     with pytest.raises(RecipeError) as error:
         recipes.load_file(path)
     assert message.format(path=path) in _one_line(error.value)
-
-
-def kerascnn(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "kerascnn", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "KERASCNN_OFFLINE": "1"},
-    )
 
 
 @pytest.mark.parametrize(
