@@ -62,6 +62,9 @@ def budget_overrides(recipe, args) -> dict:
 
 def verify(name: str, args) -> dict:
     recipe = resolve(name)
+    # Read before training: the package may be edited while a long run goes on.
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    uncommitted = git("status", "--porcelain", "--", "kerascnn") != ""
     started = time.perf_counter()
     result = kerascnn.recipes.run(
         resolve(recipe, budget_overrides(recipe, args)), verbose=2, fresh=True
@@ -81,9 +84,9 @@ def verify(name: str, args) -> dict:
         "wall_seconds": round(seconds, 1),
         "data": metrics["data"]["source"],
         "adaptation": metrics["data"].get("adaptation", ""),
-        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
-        # The package differs from the commit: the figure is not yet "at HEAD".
-        "uncommitted_changes": git("status", "--porcelain", "--", "kerascnn") != "",
+        "commit": commit,
+        # The package differed from the commit: the figure is not yet "at HEAD".
+        "uncommitted_changes": uncommitted,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
