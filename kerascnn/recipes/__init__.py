@@ -18,9 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kerascnn.errors import KerasCNNError, RecipeError
-from kerascnn.recipes import zoo  # noqa: F401  (registers the built-in recipes)
-from kerascnn.recipes.config import (
+from kerascnn.config import (
     CallbackConfig,
     DataConfig,
     ExportConfig,
@@ -28,9 +26,12 @@ from kerascnn.recipes.config import (
     OptimizerConfig,
     Recipe,
     TransferConfig,
+    from_dict,
     to_dict,
 )
-from kerascnn.recipes.overrides import apply_overrides, parse_assignments
+from kerascnn.errors import KerasCNNError, RecipeError
+from kerascnn.overrides import apply_overrides, parse_assignments
+from kerascnn.recipes import zoo  # noqa: F401  (registers the built-in recipes)
 from kerascnn.registry import recipes as registry
 
 register_recipe = registry.register
@@ -127,12 +128,6 @@ def of_run(run_dir: str | Path, data_dir: str | None = None) -> Recipe:
         )
     recipe = load_file(record)
     return apply_overrides(recipe, {"data.data_dir": data_dir}) if data_dir else recipe
-
-
-def from_dict(record: Mapping[str, Any]) -> Recipe:
-    """The inverse of `to_dict`: unknown keys and ill-typed values are rejected like overrides."""
-    record = dict(record)
-    return apply_overrides(Recipe(name=record.pop("name")), record)
 
 
 def smoke_version(recipe: Recipe) -> Recipe:

@@ -19,12 +19,12 @@ import tensorflow as tf
 
 import kerascnn
 from kerascnn import files, viz
+from kerascnn.config import Recipe, to_dict
 from kerascnn.data import TrainingStream, batches, create_augmentation, load_dataset
 from kerascnn.errors import KerasCNNError, RecipeError, TrainingError
 from kerascnn.export import export_model
 from kerascnn.inspection import InspectionLogger
 from kerascnn.models import check_recipe_arguments
-from kerascnn.recipes.config import Recipe, to_dict
 from kerascnn.registry import augmentations
 from kerascnn.training import cluster, resume
 from kerascnn.training.callbacks import (
@@ -92,7 +92,7 @@ def announce(note: str) -> None:
 
 def check_recipe(recipe: Recipe) -> None:
     """The checks that need the registries or several fields at once; each field's type and range
-    was checked when the recipe was made (`kerascnn.recipes.config`).
+    was checked when the recipe was made (`kerascnn.config`).
 
     A setting this recipe would not read (`unread_settings`) is refused when it holds neither its
     default nor a harmless value, so nothing a recipe states is silently ignored; `check_overrides`
@@ -101,7 +101,7 @@ def check_recipe(recipe: Recipe) -> None:
     """
     task = task_of(recipe)
     if recipe.smoke:
-        from kerascnn.recipes.overrides import apply_overrides
+        from kerascnn.overrides import apply_overrides
 
         try:
             apply_overrides(recipe, recipe.smoke)
