@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from kerascnn.errors import RecipeError
-from kerascnn.recipes.overrides import checked_type, shown
+from kerascnn.overrides import apply_overrides, checked_type, shown
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"]
 Strategy = Literal["default", "mirrored", "multi_worker"]
@@ -494,3 +494,9 @@ class Recipe:
 def to_dict(recipe: Recipe) -> dict[str, Any]:
     """The recipe as plain JSON-ready data (the record written next to a run's outputs)."""
     return dataclasses.asdict(recipe)
+
+
+def from_dict(record: Mapping[str, Any]) -> Recipe:
+    """The inverse of `to_dict`: unknown keys and ill-typed values are rejected like overrides."""
+    record = dict(record)
+    return apply_overrides(Recipe(name=record.pop("name")), record)

@@ -461,7 +461,7 @@ def _number(text: str) -> float:
 
 
 def _html(recipe, metrics: dict, folder: Path, names: list[str], notice: str) -> str:
-    from kerascnn.recipes.config import to_dict
+    from kerascnn.config import to_dict
 
     def embed(path: Path) -> str:
         data = base64.b64encode(path.read_bytes()).decode()

@@ -9,7 +9,7 @@ Likewise a figure reproduced with the `digits` jitter applied layer after layer 
 
 from __future__ import annotations
 
-from kerascnn.recipes.config import (
+from kerascnn.config import (
     CallbackConfig,
     DataConfig,
     ModelConfig,
