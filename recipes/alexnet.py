@@ -1,39 +1,42 @@
-"""alexnet: AlexNet (small stem) on CIFAR-10: SGD 0.01, momentum 0.9, decay 5e-4, /10 every 30 epochs, 90 epochs.
+"""alexnet: AlexNet with a small stem on CIFAR-10, trained as in the paper (SGD, steps of /10).
 
-Not yet reproduced: this recipe trains on the full CIFAR-10 (50,000 train / 10,000 test images, via
-tfds), which this project's offline 2-core machines cannot download, and its 90 epochs would take
-days on a CPU. What is tested: the model's parameter count, and one smoke epoch of this exact recipe
-on the bundled MNIST sample adapted to 32x32x3 (`tests/test_run.py`). With CIFAR-10 available
-(internet, or a prepared tfds data dir), reproduce with:
+Figure (learns on MNIST at 32x32, `docs/measurements/verify_recipes.json`, 2026-12-03): 90.17 %
+test accuracy after one epoch of the full MNIST, 97.45 % after two (below the 98 % a sound recipe
+reaches), 84 min on this 2-core CPU while other training shared it:
 
-    python scripts/reproduce.py alexnet --set data.tfds_data_dir=PATH_TO_TFDS
+    python scripts/verify_recipes.py alexnet --data-dir ../shared/datasets/mnist
 
-Training recipe source: Krizhevsky, Sutskever & Hinton, ImageNet classification with deep CNNs
-(2012).
+CIFAR-10: not reproduced here (no copy on this offline machine); with one,
+`python scripts/reproduce.py alexnet --data-dir PATH/cifar-10-batches-py` measures it.
 
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
 
-from kerascnn.recipes import DataConfig, ModelConfig, OptimizerConfig, Recipe
+import dataclasses
+
+from kerascnn.recipes import ModelConfig, OptimizerConfig, Recipe
+from kerascnn.recipes.library import _cifar10
 
 
 def recipe() -> Recipe:
-    return Recipe(
+    """AlexNet (small stem) on CIFAR-10: SGD 0.01, momentum 0.9, decay 5e-4, /10 every 30 epochs, 90 epochs."""
+    return dataclasses.replace(
+        _cifar10.base(),
         name="alexnet",
-        description="AlexNet (small stem) on CIFAR-10: SGD 0.01, momentum 0.9, decay 5e-4, /10 every 30 epochs, 90 epochs.",
-        data=DataConfig(name="cifar10", image_shape=(32, 32, 3)),
         model=ModelConfig(name="alexnet", args={"stem": "small"}),
-        augmentation="cifar",
         optimizer=OptimizerConfig(
             name="sgd",
             learning_rate=0.01,
             momentum=0.9,
-            weight_decay=0.0005,
+            weight_decay=5e-4,
             schedule="step",
+            decay_rate=0.1,
             decay_epochs=30,
         ),
-        batch_size=128,
         epochs=90,
+        # One epoch of the bundled sample (47 steps of 128, then 2,000 test images), timed from a
+        # few steps on 2026-12-03: about 6 min on 2 idle cores (CPU time / 2; 15 min on
+        # the shared CPU), so the fallback run trains one.
+        fallback_epochs=1,
         source="Krizhevsky, Sutskever & Hinton, ImageNet classification with deep CNNs (2012)",
-        smoke={"batch_size": 8, "data.train_limit": 16, "data.test_limit": 16},
     )

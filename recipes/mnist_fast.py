@@ -1,14 +1,14 @@
-"""mnist_fast: Deotte's CNN for a few minutes: precision auto, Adam 3e-3 cosine, batch 128, 4 epochs.
+"""mnist_fast: Deotte's CNN trained for a few minutes (kerascnn issue 8: 99.4 % in at most 5 minutes).
 
-Reached 99.52 % test accuracy on the full MNIST (60,000 train / 10,000 test images) in 4.0 min wall
-time on this 2-core CPU (x86_64, AVX512-BF16, no GPU; nothing else running), the whole command
-included (loading, 4 epochs, evaluation, export); the target is 99.4 % in at most 5 minutes. Seed 0:
+Figure (learns on MNIST, `docs/measurements/verify_recipes.json`, 2026-12-03): 95.49 % test
+accuracy after one epoch of the full MNIST, 99.23 % after two, 146 s on this 2-core CPU (float32:
+it has no native bfloat16):
 
-    python scripts/reproduce.py mnist_fast --data-dir ../shared/datasets/mnist
+    python scripts/verify_recipes.py mnist_fast --data-dir ../shared/datasets/mnist
 
-precision="auto" chose mixed_bfloat16 here (the CPU computes bfloat16 natively). Epochs took 53, 48,
-43 and 43 s; test accuracy after each: 95.62, 99.11, 99.42, 99.52 %. With 5 epochs and histograms it
-also reached 99.52 %, in 5.8 min.
+The target 99.4 % after 4 epochs (`target_accuracy`): not reproduced here at this version;
+`python scripts/reproduce.py mnist_fast --data-dir ../shared/datasets/mnist` measures it. Earlier
+runs: docs/experiments/2026-11-26-mnist_fast.md.
 
 Copy this file, change anything and run it by path: kerascnn run my_recipe.py
 """
@@ -17,19 +17,20 @@ from kerascnn.recipes import CallbackConfig, DataConfig, ModelConfig, OptimizerC
 
 
 def recipe() -> Recipe:
+    """Deotte's CNN for a few minutes: precision auto, Adam 3e-3 cosine, batch 128, 4 epochs: >= 99.4 %."""
     return Recipe(
         name="mnist_fast",
-        description="Deotte's CNN for a few minutes: precision auto, Adam 3e-3 cosine, batch 128, 4 epochs: >= 99.4 %.",
         data=DataConfig(name="mnist"),
         model=ModelConfig(name="deotte_cnn"),
         augmentation="none",
         optimizer=OptimizerConfig(
-            name="adam", learning_rate=0.003, schedule="cosine", warmup_epochs=0.5
+            name="adam", learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5
         ),
         batch_size=128,
         epochs=4,
         precision="auto",
         steps_per_execution=10,
+        # Weight histograms every epoch cost more than they tell in a four-epoch run.
         callbacks=CallbackConfig(histogram_freq=0),
         target_accuracy=0.994,
         source="kerascnn issue 8: 99.4 % on MNIST in at most 5 minutes on a 2-core CPU",

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from kerascnn import recipes
 from kerascnn.errors import RecipeError
-from kerascnn.recipes.zoo import MEMBER_SMOKE
+from kerascnn.recipes.library.mnist_ensemble import MEMBER_SMOKE
 
 # An ensemble passes no callbacks settings on (they would be refused): its members get them.
 SETTINGS = {

@@ -1,5 +1,8 @@
+import ast
 import dataclasses
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,8 @@ from kerascnn.recipes import Recipe, apply_overrides, parse_assignments, resolve
 from kerascnn.training.run import check_recipe
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE_FILES = sorted((REPO / "recipes").glob("*.py"))
+# recipes/NAME.py is the recipe NAME; a file named _*.py holds what several share.
+RECIPE_FILES = sorted(p for p in (REPO / "recipes").glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("name", recipes.list_recipes())
@@ -150,14 +154,51 @@ def test_python_source_is_a_runnable_recipe_file(name, tmp_path):
     assert recipes.load_file(path) == recipes.get(name)
 
 
-def test_recipe_files_in_the_repository_match_the_registry():
-    assert RECIPE_FILES, "recipes/ holds one file per built-in recipe"
-    for path in RECIPE_FILES:
-        recipe = recipes.load_file(path)
-        assert recipe == recipes.get(recipe.name), f"{path} drifted from the registered recipe"
-        text = path.read_text()
-        assert "Reached" in text or "Not yet reproduced" in text, f"{path} must state its figure"
-    assert {p.stem for p in RECIPE_FILES} >= set(recipes.list_recipes())
+def test_the_registry_is_the_recipe_files():
+    from kerascnn.recipes import library
+
+    assert Path(library.__file__).parent == REPO / "recipes", (
+        "kerascnn.recipes.library must be this repository's recipes/ (pip install -e .)"
+    )
+    assert [p.stem for p in RECIPE_FILES] == recipes.list_recipes()
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: p.stem)
+def test_a_recipe_file_run_by_path_or_copied_is_the_registered_recipe(path, tmp_path):
+    registered = recipes.get(path.stem)
+    assert recipes.load_file(path) == registered
+    copy = tmp_path / "my_recipe.py"
+    shutil.copy(path, copy)
+    assert recipes.load_file(copy) == registered
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: p.stem)
+def test_every_recipe_file_states_its_figure_and_the_command(path):
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert doc and doc.startswith(f"{path.stem}: "), f"{path}: the docstring starts with its name"
+    assert re.search(r"^Figure\b", doc, re.M), f"{path}: state the current figure ('Figure ...')"
+    assert re.search(r"^    (python scripts/|kerascnn )", doc, re.M), f"{path}: give the command"
+
+
+@pytest.mark.parametrize(
+    "variant, base", [("vgg19", "vgg16"), ("resnet34", "resnet18"), ("resnet50", "resnet18")]
+)
+def test_variants_differ_from_their_base_only_in_the_network(variant, base):
+    variant, base = recipes.get(variant), recipes.get(base)
+    differ = {
+        field.name
+        for field in dataclasses.fields(Recipe)
+        if getattr(variant, field.name) != getattr(base, field.name)
+    }
+    assert differ == {"name", "description", "model"}
+    assert variant.model.args == base.model.args
+
+
+@pytest.mark.parametrize("name", recipes.list_recipes())
+def test_recipes_that_may_fall_back_to_the_sample_have_a_budget_for_it(name):
+    recipe = recipes.get(name)
+    if recipe.data.name == "cifar10":
+        assert recipe.fallback_epochs is not None and recipe.fallback_epochs < recipe.epochs
 
 
 @pytest.mark.parametrize(

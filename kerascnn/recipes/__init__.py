@@ -31,7 +31,7 @@ from kerascnn.config import (
 )
 from kerascnn.errors import KerasCNNError, RecipeError
 from kerascnn.overrides import apply_overrides, parse_assignments
-from kerascnn.recipes import zoo  # noqa: F401  (registers the built-in recipes)
+from kerascnn.recipes import library  # noqa: F401  (registers the built-in recipes: recipes/*.py)
 from kerascnn.registry import recipes as registry
 
 register_recipe = registry.register
@@ -50,9 +50,8 @@ SMOKE_OVERRIDES = {
 
 def get(name: str) -> Recipe:
     """The registered recipe `name`."""
-    recipe = registry.get(name)()
-    if not recipe.description:
-        recipe = dataclasses.replace(recipe, description=registry.summary(name))
+    function = registry.get(name)
+    recipe = _described(function(), function)
     if recipe.name != name:
         raise RecipeError(
             f"recipe function {name!r} returned a recipe named {recipe.name!r}; "
@@ -98,7 +97,17 @@ def load_file(path: str | Path) -> Recipe:
         raise RecipeError(f"recipe() in {path} {_failure(error, path)}") from None
     if not isinstance(recipe, Recipe):
         raise RecipeError(f"recipe() in {path} returned {type(recipe).__name__}, expected a Recipe")
-    return recipe
+    return _described(recipe, module.recipe)
+
+
+def _described(recipe: Recipe, function) -> Recipe:
+    """`recipe` with the first line of `function`'s docstring as its description if it has none:
+    a recipe file's `recipe()` docstring is the recipe's summary in `kerascnn list`, so a file run
+    by path and the registered recipe read the same."""
+    if recipe.description:
+        return recipe
+    lines = (function.__doc__ or "").strip().splitlines()
+    return dataclasses.replace(recipe, description=lines[0] if lines else "")
 
 
 def _failure(error: BaseException, path: Path) -> str:
