@@ -9,6 +9,8 @@ import warnings
 import keras
 import numpy as np
 
+from kerascnn import viz
+
 START, END = "<start>", "<end>"
 _NOT_A_WORD = re.compile(r"[^a-z0-9<>' ]+")
 
@@ -83,6 +85,7 @@ def to_words(vectorize, tokens) -> list[str]:
 def bleu(references: list[list[str]], hypotheses: list[str]) -> dict[str, float]:
     """Corpus BLEU-1 to BLEU-4 of `hypotheses` against all of each image's `references`
     (Papineni et al. 2002, as nltk computes it, without smoothing), in [0, 1]."""
+    # Here, not at the top: nltk takes a second to import and only scoring needs it.
     from nltk.translate.bleu_score import corpus_bleu
 
     refs = [[normalize(r).split() for r in group] for group in references]
@@ -118,69 +121,7 @@ class HeldOut:
 
     def grid(self, generated: list[str], *, title: str = ""):
         """A figure of the first `len(generated)` images with their captions and a reference."""
-        from kerascnn import viz
 
         count = len(generated)
         first = [group[0] for group in self.references[:count]]
         return viz.caption_grid(self.images[:count], generated, first, title=title)
-
-
-def load_captioner(source):
-    """(function from images to caption strings, the image shape it takes, the Keras model or
-    None) for `source`: a captioning export (`saved_models/captioning/1`, decoding in the graph)
-    or a run directory (its final `model.keras`, else its last checkpoint)."""
-    from pathlib import Path
-
-    import tensorflow as tf
-
-    from kerascnn.errors import KerasCNNError
-
-    source = Path(source)
-    if (source / "saved_model.pb").is_file():
-        loaded = tf.saved_model.load(str(source))
-        spec = loaded.serve.input_signature[0] if loaded.serve.input_signature else None
-        outputs = loaded.serve.get_concrete_function(spec).structured_outputs if spec else None
-        if spec is None or len(spec.shape) != 4 or getattr(outputs, "dtype", None) != tf.string:
-            raise KerasCNNError(
-                f"{source} is not a captioning export (it does not map images to text); pass "
-                "the export of a captioning recipe such as saved_models/captioning/1"
-            )
-        # The closure keeps `loaded` alive: its variables go with it.
-        return (lambda images: strings(loaded.serve(tf.constant(images)))), spec.shape[1:], None
-    from kerascnn.training.resume import model_files
-
-    for path in model_files(source):
-        if path.is_file():
-            import kerascnn.models  # noqa: F401  (registers ShowAndTell for loading)
-
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-            if not hasattr(model, "caption"):
-                raise KerasCNNError(
-                    f"{source} is a run of {model.name!r}, not of a captioning model; pass a run "
-                    "of a captioning recipe"
-                )
-            return model.caption_strings, model.encoder.input_shape[1:], model
-    raise KerasCNNError(
-        f"{source} is neither an export (no saved_model.pb) nor a run directory (no model.keras); "
-        "pass e.g. saved_models/captioning/1 or runs/captioning/<time>"
-    )
-
-
-def caption_files(source, paths, *, beam: int = 0) -> list[str]:
-    """Captions of the image files `paths` by the captioner at `source` (`load_captioner`):
-    greedy, or beam search of width `beam` (run directories only)."""
-    from kerascnn.data.folders import read_image
-    from kerascnn.errors import KerasCNNError
-
-    if not paths:
-        raise KerasCNNError("give at least one image file to caption")
-    if beam < 0:
-        raise KerasCNNError(f"--beam must be 0 (greedy) or a width of at least 1, got {beam}")
-    greedy, shape, model = load_captioner(source)
-    if beam and model is None:
-        raise KerasCNNError(
-            f"{source} is an export, which decodes greedily; pass its run directory for --beam"
-        )
-    images = np.stack([read_image(p, channels=shape[2], size=tuple(shape[:2])) for p in paths])
-    images = images.astype(np.float32)
-    return model.beam_caption(images, width=beam) if beam else greedy(images)

@@ -15,6 +15,8 @@ Bad input ends in one line on stderr and exit code 2, before anything is written
 
 from __future__ import annotations
 
+# Each command imports what it needs inside its handler, so that `kerascnn --help` and a usage error
+# answer at once, without importing TensorFlow.
 import argparse
 import json
 import os
@@ -23,6 +25,8 @@ import tempfile
 from contextlib import contextmanager
 
 USAGE_ERROR = 2
+# What a shell reports for a process ended by SIGPIPE (128 + 13), as `git log | head` ends.
+CLOSED_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,9 +117,9 @@ _FLAG_KEYS = {
 
 def _resolve(args):
     """The recipe with the flags, then the --set assignments; a flag or assignment the resolved
-    recipe would not read is refused (`kerascnn.training.run.check_overrides`)."""
+    recipe would not read is refused (`kerascnn.training.checks.check_overrides`)."""
     from kerascnn.recipes import parse_assignments, resolve
-    from kerascnn.training.run import check_overrides
+    from kerascnn.training.checks import check_overrides
 
     overrides = {
         key: getattr(args, flag)
@@ -144,11 +148,10 @@ def _list(args) -> None:
 
 
 def _show(args) -> None:
-    from kerascnn.recipes import python_source, to_dict
-    from kerascnn.training.run import check_recipe
+    from kerascnn.recipes import check, python_source, to_dict
 
     recipe = _resolve(args)
-    check_recipe(recipe)
+    check(recipe)
     if args.format == "python":
         print(python_source(recipe), end="")
     else:
@@ -156,20 +159,20 @@ def _show(args) -> None:
 
 
 def _run(args) -> None:
-    from kerascnn.training.run import run_recipe
+    from kerascnn.recipes import train
 
-    run_recipe(_resolve(args), verbose=args.verbose, fresh=args.fresh)
+    train(_resolve(args), verbose=args.verbose, fresh=args.fresh)
 
 
 def _report(args) -> None:
-    from kerascnn.inspection import write_report
+    from kerascnn.tools.report import write_report
 
     page = write_report(args.run_dir, examples=args.examples)
     print(f"report: {page}  (figures as PNG beside it)")
 
 
 def _profile(args) -> None:
-    from kerascnn.inspection import profile_recipe
+    from kerascnn.tools.profile import profile_recipe
 
     path = profile_recipe(
         args.recipe, batch_size=args.batch_size, repeats=args.repeats, out=args.out
@@ -178,14 +181,14 @@ def _profile(args) -> None:
 
 
 def _sample(args) -> None:
-    from kerascnn.sampling import write_sample_grid
+    from kerascnn.tools.sample import write_sample_grid
 
     path = write_sample_grid(args.source, args.out, count=args.n, seed=args.seed)
     print(f"samples: {path}")
 
 
 def _caption(args) -> None:
-    from kerascnn.captions import caption_files
+    from kerascnn.tools.caption import caption_files
 
     for path, text in zip(
         args.images, caption_files(args.source, args.images, beam=args.beam), strict=True
@@ -256,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version or not args.command:
@@ -286,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.handler(args)
+        sys.stdout.flush()
     except KerasCNNError as error:
         print(f"kerascnn: error: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -293,6 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         print("kerascnn: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _closed_pipe() -> int:
+    """Ends quietly when the reader of stdout has gone (`kerascnn show vgg16 | head -3`): what is
+    left in the buffer goes nowhere instead of failing again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return CLOSED_PIPE
 
 
 if __name__ == "__main__":

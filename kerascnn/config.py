@@ -4,7 +4,7 @@ A recipe is a registered function that returns a `Recipe`; variants use `datacla
 is checked when a recipe is made, its type first (`check_types`), then its range, so a wrong or
 out-of-range value fails with one line before anything is built or written. What needs the registries
 or several fields at once (a setting the recipe's kind of model does not read) is checked by
-`kerascnn.training.run.check_recipe`.
+`kerascnn.training.checks.check_recipe`.
 """
 
 from __future__ import annotations

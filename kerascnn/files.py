@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tarfile
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from kerascnn.errors import DataError, KerasCNNError
 
 
 def _umask() -> int:
@@ -44,7 +49,6 @@ def atomic_directory(path: str | os.PathLike):
     An existing `path` is replaced as a whole: a reader sees the old folder or the new one, never
     a mix, and a failure leaves the old one as it was.
     """
-    import shutil
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,9 +71,6 @@ def atomic_directory(path: str | os.PathLike):
 def check_writable(directory, *, what: str, flag: str, needed_bytes: int = 0) -> None:
     """Fails now, not after hours of training, if `directory` cannot be created and written or its
     disk has less than `needed_bytes` free. Leaves nothing behind."""
-    import shutil
-
-    from kerascnn.errors import KerasCNNError
 
     path = Path(directory).absolute()
     existing = path
@@ -125,10 +126,6 @@ def unpacked(path) -> Path:
 def extract_archive(archive, destination) -> None:
     """Extracts a zip or tar archive into `destination`, refusing any member that would land
     outside it (an absolute path, '..', or a link): the archive is the user's, not trusted."""
-    import tarfile
-    import zipfile
-
-    from kerascnn.errors import DataError
 
     archive, destination = Path(archive), Path(destination).resolve()
 

@@ -21,33 +21,15 @@ import keras
 import numpy as np
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.models import create_model
+from kerascnn.models.pixels import rescale
 
 CLASSIFIER_WEIGHTS = Path(__file__).resolve().parent / "assets" / "digit_classifier.weights.h5"
 FEATURES_LAYER = "fc1"
 
 
-def classifier_recipe():
-    """The recipe that trains the scoring classifier (see `scripts/make_digit_classifier.py`)."""
-    from kerascnn.recipes import resolve
-
-    return dataclasses.replace(
-        resolve(
-            "deep_mnist",
-            {
-                "model.args": {"inverted_dropout": True},
-                "optimizer.schedule": "cosine",
-                "epochs": 10,
-                "data.offline_fallback": False,
-            },
-        ),
-        name="digit_classifier",
-        description="The digit classifier that scores generated digits (kerascnn.quality).",
-    )
-
-
 def load_digit_classifier(weights: str | Path = CLASSIFIER_WEIGHTS) -> keras.Model:
     """The scoring classifier: pixel values 0-255, shape (28, 28, 1) -> (probabilities, features)."""
-    from kerascnn.models import create_model
 
     if not Path(weights).is_file():
         raise KerasCNNError(
@@ -56,7 +38,7 @@ def load_digit_classifier(weights: str | Path = CLASSIFIER_WEIGHTS) -> keras.Mod
         )
     classifier = create_model("deep_mnist_cnn", inverted_dropout=True, weights=str(weights))
     inputs = keras.Input((28, 28, 1), name="images")
-    scaled = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    scaled = rescale(inputs)
     probe = keras.Model(
         classifier.inputs, [classifier.output, classifier.get_layer(FEATURES_LAYER).output]
     )

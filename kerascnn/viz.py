@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -54,7 +56,6 @@ def save(figure: Figure, path: str | Path, *, dpi: int = 100) -> Path:
 
 def figure_tensor(figure: Figure):
     """The figure as a (1, height, width, 4) uint8 tensor, for `tf.summary.image`."""
-    import tensorflow as tf
 
     return tf.image.decode_png(png_bytes(figure), channels=4)[None]
 
@@ -106,7 +107,6 @@ def image_grid(images, titles=None, *, columns: int = 8, title: str = "", colors
 
 def caption_grid(images, generated, references, *, columns: int = 4, title: str = "") -> Figure:
     """Images with the caption a model wrote (black) over one of their references (grey)."""
-    import textwrap
 
     figure, axes = _grid(len(images), columns, (2.8, 3.6), 0.5 if title else 0)
     for index, axis in enumerate(axes):

@@ -9,12 +9,30 @@ it. Usage:
 """
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
 
 from kerascnn import recipes
-from kerascnn.quality import CLASSIFIER_WEIGHTS, classifier_recipe
+from kerascnn.quality import CLASSIFIER_WEIGHTS
+
+
+def classifier_recipe():
+    """The recipe that trains the scoring classifier (see `scripts/make_digit_classifier.py`)."""
+    return dataclasses.replace(
+        recipes.resolve(
+            "deep_mnist",
+            {
+                "model.args": {"inverted_dropout": True},
+                "optimizer.schedule": "cosine",
+                "epochs": 10,
+                "data.offline_fallback": False,
+            },
+        ),
+        name="digit_classifier",
+        description="The digit classifier that scores generated digits (kerascnn.quality).",
+    )
 
 
 def main() -> int:

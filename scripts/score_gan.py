@@ -25,13 +25,12 @@ import keras
 
 import kerascnn.models  # noqa: F401  (registers DCGAN and the custom layers for loading)
 from kerascnn.data import batches, load_dataset
+from kerascnn.data.pipeline import take_examples
 from kerascnn.errors import KerasCNNError
-from kerascnn.inspection import take_examples
-from kerascnn.models.dcgan import recalibrate_batch_norm
+from kerascnn.models.dcgan import generate_pixels, recalibrate_batch_norm
 from kerascnn.quality import DigitScorer
 from kerascnn.recipes import of_run
 from kerascnn.training.resume import CHECKPOINT
-from kerascnn.training.tasks import generate_pixels
 
 
 def main() -> int:

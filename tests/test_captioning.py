@@ -253,7 +253,7 @@ def test_the_captioning_recipes_model_has_the_parameters_the_readme_quotes():
 
 
 def test_the_report_of_a_captioning_run_shows_captioned_test_images(captioned):
-    from kerascnn.inspection import write_report
+    from kerascnn.tools.report import write_report
 
     _, result = captioned
     page = write_report(result.run_dir)

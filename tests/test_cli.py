@@ -27,6 +27,26 @@ def kerascnn(*args, cwd):
     )
 
 
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`kerascnn show vgg16 | head -3`: the reader has gone; no traceback, as git and ls do."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kerascnn", "show", "vgg16"],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+            env={**os.environ, "KERASCNN_OFFLINE": "1"},
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+
+
 def test_list(tmp_path):
     done = kerascnn("list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -290,7 +290,7 @@ def test_trains_under_mirrored_strategy_with_unscaled_losses():
 @pytest.fixture(scope="module")
 def sample_test_images():
     from kerascnn.data import BUNDLED_SAMPLE, batches, load_dataset
-    from kerascnn.inspection import take_examples
+    from kerascnn.data.pipeline import take_examples
     from kerascnn.recipes import DataConfig
 
     test = load_dataset(DataConfig(name=BUNDLED_SAMPLE)).test
@@ -414,14 +414,14 @@ def test_generator_export_serves_uint8_images_and_reloads_in_a_fresh_process(gan
     assert done.returncode == 0, done.stderr[-2000:]
     served = np.load(tmp_path / "o.npy")
     assert served.dtype == np.uint8 and served.shape == (8, 32, 32, 1)  # MNIST padded to 32x32
-    from kerascnn.training.tasks import pixel_generator
+    from kerascnn.models.dcgan import pixel_generator
 
     expected = pixel_generator(gan_run.model.generator).predict(noise, verbose=0)
     np.testing.assert_array_equal(served, expected)
 
 
 def test_a_finished_run_samples_the_generator_it_exported(gan_run):
-    from kerascnn.sampling import sample_images
+    from kerascnn.tools.sample import sample_images
 
     assert gan_run.recipe.optimizer.ema_momentum  # the final generator is the averaged one
     np.testing.assert_array_equal(
@@ -499,7 +499,7 @@ def test_report_of_a_gan_run(gan_run):
 
     from matplotlib.image import imread
 
-    from kerascnn.inspection import write_report
+    from kerascnn.tools.report import write_report
 
     page = write_report(gan_run.run_dir)
     names = ["curves.png", "samples.png", "filters.png", "layer_time.png"]

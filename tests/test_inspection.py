@@ -16,7 +16,8 @@ from matplotlib.image import imread
 
 from kerascnn import recipes
 from kerascnn.errors import KerasCNNError
-from kerascnn.inspection import layer_time_shares, write_report
+from kerascnn.models.anatomy import layer_time_shares
+from kerascnn.tools.report import write_report
 
 
 @pytest.fixture(scope="module")

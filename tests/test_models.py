@@ -165,3 +165,10 @@ def test_logits_and_input_tensor():
     model = kerascnn.create_model("deep_mnist_cnn", input_tensor=tensor, classifier_activation=None)
     assert model.inputs[0] is tensor
     assert model.get_layer("predictions").activation is keras.activations.linear
+
+
+def test_create_model_passes_a_builders_own_name():
+    """The registry key is positional-only: `name=` is the builder's (timm's `model_name`)."""
+    model = kerascnn.create_model("lenet5", name="mine")
+    assert model.name == "mine"
+    assert kerascnn.create_model("lenet5").name == "lenet5"

@@ -10,7 +10,6 @@ import pytest
 from kerascnn import recipes
 from kerascnn.errors import RecipeError, UnknownNameError
 from kerascnn.recipes import Recipe, apply_overrides, parse_assignments, resolve
-from kerascnn.training.run import check_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 # recipes/NAME.py is the recipe NAME; a file named _*.py holds what several share.
@@ -21,9 +20,9 @@ RECIPE_FILES = sorted(p for p in (REPO / "recipes").glob("*.py") if not p.name.s
 def test_every_recipe_is_valid_and_has_a_smoke_version(name):
     recipe = recipes.get(name)
     assert recipe.name == name and recipe.description
-    check_recipe(recipe)
+    recipes.check(recipe)
     smoke = recipes.smoke_version(recipe)
-    check_recipe(smoke)
+    recipes.check(smoke)
     assert smoke.epochs == 1 and smoke.data.train_limit <= 512 and smoke.data.test_limit <= 128
 
 
@@ -130,7 +129,7 @@ def test_bad_overrides_are_rejected_with_a_helpful_message(overrides, message):
 )
 def test_registry_dependent_checks(overrides, error, message):
     with pytest.raises(error, match=message):
-        check_recipe(resolve("deep_mnist", overrides))
+        recipes.check(resolve("deep_mnist", overrides))
 
 
 def test_set_without_equals_sign():

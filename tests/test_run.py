@@ -294,13 +294,12 @@ def test_label_smoothing_and_a_plateau_schedule(in_tmp):
 
 def test_classifier_only_options_are_refused_for_a_gan():
     from kerascnn.errors import RecipeError
-    from kerascnn.training.run import check_recipe
 
     with pytest.raises(RecipeError, match="plateau' is for classifiers"):
-        check_recipe(recipes.resolve("dcgan", {"optimizer.schedule": "plateau"}))
-    check_recipe(recipes.resolve("dcgan", {"label_smoothing": 0.1}))  # one-sided, for GANs too
+        recipes.check(recipes.resolve("dcgan", {"optimizer.schedule": "plateau"}))
+    recipes.check(recipes.resolve("dcgan", {"label_smoothing": 0.1}))  # one-sided, for GANs too
     with pytest.raises(RecipeError, match="label_smoothing is for classifiers and GANs"):
-        check_recipe(recipes.resolve("captioning", {"label_smoothing": 0.1}))
+        recipes.check(recipes.resolve("captioning", {"label_smoothing": 0.1}))
 
 
 def run_script(name, *args):
@@ -345,12 +344,11 @@ def test_benchmark_script_prints_every_row():
 def test_a_gan_discriminator_may_learn_at_its_own_rate_and_smooth_its_real_labels():
     from kerascnn.data import load_dataset
     from kerascnn.errors import RecipeError
-    from kerascnn.training.run import check_recipe
     from kerascnn.training.tasks import task_of
 
     two_rates = {"optimizer.learning_rate": 1e-4, "optimizer.discriminator_learning_rate": 4e-4}
     recipe = recipes.resolve("dcgan", {**two_rates, "label_smoothing": 0.1})
-    check_recipe(recipe)
+    recipes.check(recipe)
     data = load_dataset(
         recipes.resolve(recipe, {"data.name": "mnist_sample", "data.train_limit": 8}).data
     )
@@ -359,4 +357,4 @@ def test_a_gan_discriminator_may_learn_at_its_own_rate_and_smooth_its_real_label
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-4)
     assert gan.label_smoothing == pytest.approx(0.1)  # one-sided, in the GAN's own train_step
     with pytest.raises(RecipeError, match="discriminator_learning_rate is for GANs"):
-        check_recipe(recipes.resolve("deep_mnist", two_rates))
+        recipes.check(recipes.resolve("deep_mnist", two_rates))

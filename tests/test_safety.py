@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kerascnn import recipes
+from kerascnn import recipes, runs
 from kerascnn.data.idx import read_idx, write_idx
 from kerascnn.data.sources import BUNDLED_DIR
 from kerascnn.errors import DataError, KerasCNNError, RecipeError
@@ -142,11 +142,11 @@ def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     model.compile("adam", "mse")
     resume.save(model, tmp_path, resume.Progress(epoch=1))
-    checkpoint = tmp_path / resume.CHECKPOINT / "model.keras"
+    checkpoint = tmp_path / runs.CHECKPOINT / "model.keras"
     checkpoint.write_bytes(checkpoint.read_bytes()[:300])
     with pytest.raises(KerasCNNError, match="cannot be loaded .*--fresh"):
         resume.restore(model, tmp_path)
-    (tmp_path / resume.CHECKPOINT / "progress.json").write_text(
+    (tmp_path / runs.CHECKPOINT / "progress.json").write_text(
         json.dumps({"epoch": "x", "odd": 1})
     )
     with pytest.raises(KerasCNNError, match="damaged .*--fresh"):

@@ -18,7 +18,7 @@ from kerascnn.cli import main
 from kerascnn.data.captioned import load_captioned
 from kerascnn.errors import DataError, KerasCNNError, RecipeError
 from kerascnn.recipes import Recipe, apply_overrides, resolve
-from kerascnn.training.run import check_batch_size, check_overrides, check_recipe
+from kerascnn.training.checks import check_batch_size, check_overrides
 
 NAMES = recipes.list_recipes()
 
@@ -93,7 +93,7 @@ def test_any_value_of_any_field_of_any_recipe_is_a_recipe_or_a_one_line_error(
     the resolution, the checks before a run (`check_recipe`) or the override check."""
     try:
         recipe = _set(recipes.get(name), key, value, how)
-        check_recipe(recipe)
+        recipes.check(recipe)
         if how != "replace":
             check_overrides(recipe, {key: value})
     except KerasCNNError as error:
@@ -263,7 +263,7 @@ UNREAD = [
 def test_a_setting_the_recipe_would_not_read_is_refused(name, overrides, message):
     with pytest.raises(KerasCNNError) as error:
         recipe = resolve(name, overrides)
-        check_recipe(recipe)
+        recipes.check(recipe)
         check_overrides(recipe, overrides)
     assert message in _one_line(error.value)
 
@@ -288,7 +288,7 @@ def test_a_setting_the_recipe_would_not_read_is_refused(name, overrides, message
 )
 def test_what_the_recipe_reads_passes(name, overrides):
     recipe = resolve(name, overrides)
-    check_recipe(recipe)
+    recipes.check(recipe)
     check_overrides(recipe, overrides)
 
 
@@ -299,22 +299,22 @@ def test_a_recipe_file_that_sets_what_it_cannot_use_is_refused():
         callbacks=recipes.CallbackConfig(tensorboard=False, histogram_freq=5),
     )
     with pytest.raises(RecipeError, match="callbacks.tensorboard is false"):
-        check_recipe(classifier)
+        recipes.check(classifier)
     gan = dataclasses.replace(recipes.get("dcgan"), target_bleu4=0.5)
     with pytest.raises(RecipeError, match="target_bleu4 is the figure of a captioner's recipe"):
-        check_recipe(gan)
+        recipes.check(gan)
 
 
 def test_an_ensemble_checks_its_members_with_its_own():
     with pytest.raises(RecipeError, match="members\\[0\\] of 'mnist_ensemble' needs a 'recipe'"):
-        check_recipe(resolve("mnist_ensemble", {"members": ({"seed": 1},)}))
+        recipes.check(resolve("mnist_ensemble", {"members": ({"seed": 1},)}))
     with pytest.raises(RecipeError, match="is not a classifier"):
-        check_recipe(resolve("mnist_ensemble", {"members": ({"recipe": "dcgan"},)}))
+        recipes.check(resolve("mnist_ensemble", {"members": ({"recipe": "dcgan"},)}))
 
 
 def test_smoke_overrides_are_checked_with_the_recipe():
     with pytest.raises(RecipeError, match="smoke .*unknown recipe key 'epoch'"):
-        check_recipe(resolve("deep_mnist", {"smoke": {"epoch": 1}}))
+        recipes.check(resolve("deep_mnist", {"smoke": {"epoch": 1}}))
 
 
 def test_the_python_api_refuses_unread_overrides_before_anything_is_written(in_tmp):
@@ -343,7 +343,7 @@ def test_a_flickr8k_folder_given_to_the_scenes_recipe_selects_the_flickr8k_reade
     folder = write_flickr8k(tmp_path / "photos")
     recipe = resolve("captioning", {"data.data_dir": str(folder)})
     assert recipe.data.name == "scenes"  # as the recipe says; the folder decides what is read
-    check_recipe(recipe)
+    recipes.check(recipe)
     splits = load_captioned(recipe.data)
     assert splits.info.name == "flickr8k" and "Flickr8k layout" in splits.info.source
     assert (splits.info.num_train, splits.info.num_test) == (10, 2)

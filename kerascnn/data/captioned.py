@@ -148,6 +148,7 @@ def _progress_bar(count):
 
 
 def _coco(config):
+    # Here, not at the top: tensorflow_datasets takes seconds to import, and local data never needs it.
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(COCO, data_dir=config.tfds_data_dir)

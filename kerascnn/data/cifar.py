@@ -310,7 +310,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def _numpy_globals() -> dict:
-    try:
+    try:  # where numpy keeps it depends on its version: asked when a pickle is read
         from numpy._core.multiarray import _reconstruct
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct

@@ -154,7 +154,7 @@ def _random_states(augmentation, images):
         return [], []
     generators = [
         value
-        for layer in augmentation._flatten_layers()
+        for layer in _layers_within(augmentation)
         for value in vars(layer).values()
         if isinstance(value, keras.random.SeedGenerator)
     ]
@@ -166,3 +166,31 @@ def _random_states(augmentation, images):
     for generator, start in zip(generators, starts, strict=True):
         generator.state.assign(start)
     return list(zip(generators, starts, strict=True)), draws
+
+
+def _layers_within(layer, seen=None):
+    """`layer` and every layer it holds, depth first and once each: a Sequential's layers, a
+    composed layer's parts (attributes that are layers or lists of layers)."""
+    seen = set() if seen is None else seen
+    if id(layer) in seen:
+        return
+    seen.add(id(layer))
+    yield layer
+    for value in vars(layer).values():
+        for part in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(part, keras.layers.Layer):
+                yield from _layers_within(part, seen)
+
+
+def take_examples(dataset, limit: int):
+    """Up to `limit` (images, labels) as numpy arrays from a batched dataset of (image, label)."""
+    images, labels, count = [], [], 0
+    for batch_images, batch_labels in dataset:
+        images.append(np.asarray(batch_images))
+        labels.append(np.asarray(batch_labels))
+        count += len(labels[-1])
+        if count >= limit:
+            break
+    if not images:
+        return np.zeros((0,)), np.zeros((0,), np.int64)
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit].astype(np.int64)

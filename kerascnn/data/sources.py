@@ -150,6 +150,7 @@ def _read_idx_dir(directory) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def _from_tfds(config) -> Splits:
+    # Here, not at the top: tensorflow_datasets takes seconds to import, and local data never needs it.
     import tensorflow_datasets as tfds
 
     known = tfds.list_builders(with_community_datasets=False)

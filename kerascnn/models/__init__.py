@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+
 import keras
+
+from kerascnn.errors import RecipeError
 
 # Importing a family registers its builders.
 from kerascnn.models import (  # noqa: F401
@@ -17,9 +22,10 @@ from kerascnn.models import (  # noqa: F401
 from kerascnn.registry import models
 
 
-def create_model(name: str, **kwargs) -> keras.Model:
-    """Builds the registered model `name`; `kwargs` go to its keras.applications-style builder."""
-    return models.get(name)(**kwargs)
+def create_model(model_name: str, /, **kwargs) -> keras.Model:
+    """Builds the registered model `model_name`; `kwargs` go to its keras.applications-style
+    builder, its own `name=` included (`create_model("vgg16", name="mine")`)."""
+    return models.get(model_name)(**kwargs)
 
 
 def list_models(task: str | None = None) -> list[str]:
@@ -42,10 +48,6 @@ RUN_ARGUMENTS = (
 
 def check_recipe_arguments(name: str, args: dict) -> None:
     """Rejects `model.args` keys the builder `name` does not take, naming the ones it does."""
-    import difflib
-    import inspect
-
-    from kerascnn.errors import RecipeError
 
     parameters = [
         p for p in inspect.signature(models.get(name)).parameters if p not in RUN_ARGUMENTS

@@ -6,6 +6,7 @@ Builders follow keras.applications: validate arguments, make the input, stack bl
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 
@@ -67,11 +68,16 @@ def pooled_features(x, pooling: str | None, name_prefix: str = ""):
     return x
 
 
+# The name of a classifier's output layer (keras.applications' grammar); a model with auxiliary
+# heads names its main output so.
+PREDICTIONS = "predictions"
+
+
 def predictions(x, classifier_activation):
     """The output layer, always float32 so that softmax and the loss stay exact under mixed precision."""
-    return layers.Activation(
-        classifier_activation or "linear", dtype="float32", name="predictions"
-    )(x)
+    return layers.Activation(classifier_activation or "linear", dtype="float32", name=PREDICTIONS)(
+        x
+    )
 
 
 def finish(inputs, outputs, *, input_tensor, name: str, weights: str | None) -> keras.Model:
@@ -152,7 +158,6 @@ def stem_input(
 
 def with_shared_doc(shared_doc: str):
     """Appends a family's shared details, arguments and example to a builder's docstring."""
-    import inspect
 
     def decorate(builder):
         builder.__doc__ = (

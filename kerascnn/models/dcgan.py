@@ -20,9 +20,12 @@ Reference:
 from __future__ import annotations
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import initializers, layers
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.layers import ToPixels
 from kerascnn.models import common
 from kerascnn.registry import models
 
@@ -214,7 +217,6 @@ def recalibrate_batch_norm(generator, *, batches=20, batch_size=500, seed=None):
     """Sets the moving mean and variance of every BatchNorm layer of `generator` to their average
     over `batches` batches of fresh noise, as torch.optim.swa_utils.update_bn does for averaged
     weights: the statistics gathered in training belong to the raw weights, not to their average."""
-    import tensorflow as tf
 
     norms = [layer for layer in generator.layers if isinstance(layer, layers.BatchNormalization)]
     if not norms:
@@ -234,7 +236,6 @@ def recalibrate_batch_norm(generator, *, batches=20, batch_size=500, seed=None):
 
 
 def _replicas() -> int:
-    import tensorflow as tf
 
     return tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -328,11 +329,14 @@ class DCGAN(keras.Model):
             self.fake_score_tracker,
         ]
 
-    def fit(self, *args, **kwargs):
+    def fit(self, *args, write_averaged_weights: bool = True, **kwargs):
         """Keras' `fit`; then, as Keras does for a model's own optimizer, optimizers that keep a
-        moving average of the weights (`use_ema`) write it into their network."""
+        moving average of the weights (`use_ema`) write it into their network, unless
+        `write_averaged_weights` is False (a run trained in several `fit` calls writes them at
+        the end of its last)."""
         history = super().fit(*args, **kwargs)
-        self.write_averaged_weights()
+        if write_averaged_weights:
+            self.write_averaged_weights()
         return history
 
     def write_averaged_weights(self):
@@ -350,7 +354,6 @@ class DCGAN(keras.Model):
         """Fresh noise for `batch_size` images. Under a `tf.distribute` strategy each replica takes
         its own slice of the noise of the whole global batch, so N replicas train on the noise one
         device would draw for the same global batch (and so reach the same losses)."""
-        import tensorflow as tf
 
         seed = self.seed_generator.next()
         context = tf.distribute.get_replica_context()
@@ -362,7 +365,6 @@ class DCGAN(keras.Model):
         return every[first : first + batch_size]
 
     def train_step(self, data):
-        import tensorflow as tf
 
         real = self.rescale(data[0] if isinstance(data, (tuple, list)) else data)
         batch_size = keras.ops.shape(real)[0]
@@ -486,3 +488,17 @@ def dcgan(
         gan.generator.set_weights(source.generator.get_weights())
         gan.discriminator.set_weights(source.discriminator.get_weights())
     return gan
+
+
+def pixel_generator(generator: keras.Model) -> keras.Model:
+    """The generator as served: noise (n, latent_dim) float32 -> images uint8 0-255."""
+    noise = keras.Input(shape=generator.inputs[0].shape[1:], name="noise", dtype="float32")
+    return keras.Model(noise, ToPixels(name="pixels")(generator(noise)), name=generator.name)
+
+
+def generate_pixels(generator: keras.Model, count: int, *, seed: int = 0, batch_size: int = 500):
+    """`count` generated images as float32 pixel values 0-255, from seeded noise."""
+    latent = int(generator.inputs[0].shape[-1])
+    noise = np.random.default_rng(seed).normal(size=(count, latent)).astype(np.float32)
+    images = generator.predict(noise, batch_size=batch_size, verbose=0)
+    return np.clip(np.round((np.asarray(images, np.float32) + 1) * 127.5), 0, 255)

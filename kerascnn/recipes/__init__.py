@@ -130,12 +130,10 @@ def _failure(error: BaseException, path: Path) -> str:
 def of_run(run_dir: str | Path, data_dir: str | None = None) -> Recipe:
     """The recipe a run directory recorded (its `recipe.json`), reading its data from `data_dir`
     (a folder of IDX files) when given, as the run did."""
-    record = Path(run_dir) / "recipe.json"
-    if not record.is_file():
-        raise RecipeError(
-            f"{run_dir} is not a run directory (no recipe.json); pass e.g. runs/dcgan/<time>"
-        )
-    recipe = load_file(record)
+
+    from kerascnn import runs  # the registry loads without TensorFlow
+
+    recipe = runs.read_recipe(run_dir)
     return apply_overrides(recipe, {"data.data_dir": data_dir}) if data_dir else recipe
 
 
@@ -167,6 +165,36 @@ def resolve(
     return apply_overrides(recipe, overrides, from_text=from_text)
 
 
+def member_recipes(recipe: Recipe) -> list[Recipe]:
+    """An ensemble's members as recipes, resolved (`kerascnn.recipes.members`); [] for others."""
+
+    from kerascnn.recipes.members import member_recipes as resolved_members  # (see train)
+
+    return resolved_members(recipe, resolve)
+
+
+def check(recipe: Recipe) -> None:
+    """Raises a one-line RecipeError for the first thing wrong with `recipe` as a whole (an
+    ensemble's members included), before anything is built or written."""
+
+    from kerascnn.training.checks import check_members, check_recipe  # (see train)
+
+    check_recipe(recipe)
+    if recipe.members:
+        check_members(recipe, member_recipes(recipe))
+
+
+def train(recipe: Recipe, *, verbose="auto", fresh: bool = False):
+    """Trains a resolved recipe (`kerascnn.training.run.run_recipe`), an ensemble's members
+    resolved first; returns a `RunResult`."""
+
+    # Here, not at the top: the recipe registry loads without TensorFlow (`kerascnn list`).
+    from kerascnn.training.run import run_recipe
+
+    members = member_recipes(recipe) if recipe.members else None
+    return run_recipe(recipe, members=members, verbose=verbose, fresh=fresh)
+
+
 def run(
     name_or_path: str | Path | Recipe,
     *,
@@ -182,13 +210,14 @@ def run(
 
     Overrides are recipe fields as keywords (`epochs=2`, `batch_size=64`), nested groups as mappings
     (`optimizer={"learning_rate": 3e-4}`) or dotted keys (`**{"optimizer.learning_rate": 3e-4}`);
-    one the resolved recipe would not read is refused (`kerascnn.training.run.check_overrides`).
+    one the resolved recipe would not read is refused (`kerascnn.training.checks.check_overrides`).
     """
-    from kerascnn.training.run import check_overrides, run_recipe
+
+    from kerascnn.training.checks import check_overrides  # (see train)
 
     recipe = resolve(name_or_path, overrides, smoke=smoke)
     check_overrides(recipe, overrides)
-    return run_recipe(recipe, verbose=verbose, fresh=fresh)
+    return train(recipe, verbose=verbose, fresh=fresh)
 
 
 # What a recipe file always states, even where it equals the default.
@@ -233,7 +262,10 @@ def _default(field: dataclasses.Field):
 
 
 __all__ = [
+    "check",
+    "member_recipes",
     "of_run",
+    "train",
     "CallbackConfig",
     "DataConfig",
     "ExportConfig",

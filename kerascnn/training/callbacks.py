@@ -1,15 +1,24 @@
-"""The callbacks of a run: TensorBoard, CSV history, checkpoint, learning rate, NaN guard, and the
-GAN's sample grids and scores."""
+"""The callbacks of a run: TensorBoard, CSV history, checkpoint, learning rate, speed and held-out
+images (`InspectionLogger`), NaN guard, and the GAN's and captioner's per-epoch figures and scores."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from kerascnn import runs, viz
+from kerascnn.data.pipeline import take_examples
+from kerascnn.models.common import PREDICTIONS
+from kerascnn.models.dcgan import generate_pixels
+from kerascnn.training import resume
+from kerascnn.training.resume import Progress
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -58,7 +67,6 @@ class EpochFigure(keras.callbacks.Callback):
         self._writer = None if self.log_dir is None else tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-        from kerascnn import viz
 
         figure = self.figure(epoch, logs)
         viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
@@ -88,8 +96,6 @@ class SampleGrid(EpochFigure):
         self.seed = seed
 
     def figure(self, epoch, logs):
-        from kerascnn import viz
-        from kerascnn.training.tasks import generate_pixels
 
         # The same seed every epoch: the same noise, so the grids show one set of images learning.
         images = generate_pixels(self.model.generator, self.count, seed=self.seed)
@@ -108,7 +114,6 @@ class GanQualityLogger(keras.callbacks.Callback):
         self.seed = seed
 
     def on_epoch_end(self, epoch, logs=None):
-        from kerascnn.training.tasks import generate_pixels
 
         last = epoch + 1 == self.params.get("epochs")
         if logs is None or not ((epoch + 1) % self.every == 0 or last):
@@ -139,6 +144,138 @@ class CaptionLogger(EpochFigure):
         if scored and logs is not None:
             logs.update({f"val_{k}": v for k, v in self.references.bleu(generated).items()})
         return self.references.grid(generated[: self.grid], title=f"epoch {epoch + 1}")
+
+
+def main_output(outputs):
+    """The class probabilities of a model's output (a dict when it has auxiliary heads)."""
+    return outputs[PREDICTIONS] if isinstance(outputs, dict) else outputs
+
+
+def predict_classes(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    probabilities = main_output(model.predict(images, batch_size=batch_size, verbose=0))
+    return np.argmax(np.asarray(probabilities), axis=-1)
+
+
+def confusion_matrix(labels, predicted, num_classes: int) -> np.ndarray:
+    return tf.math.confusion_matrix(labels, predicted, num_classes=num_classes).numpy()
+
+
+class InspectionLogger(keras.callbacks.Callback):
+    """Adds speed to the logs and writes images to TensorBoard.
+
+    Speed: `images_per_second` every `update_freq` steps (over those steps) and every epoch (over
+    its training steps), and the epoch's wall time as `seconds`. Images: at the start, a grid of
+    augmented training inputs; after every epoch, the confusion matrix and the misclassified
+    examples among up to `examples` held-out images (none when 0). With `log_dir` None it only
+    measures speed. Put it before the TensorBoard callback so that the speed reaches TensorBoard
+    and the CSV history.
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        *,
+        train,
+        held_out,
+        class_names,
+        examples_per_epoch,
+        batch_size,
+        update_freq=None,
+        examples=1000,
+        progress=None,
+    ):
+        super().__init__()
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.train = train
+        self.held_out = held_out
+        self.class_names = list(class_names)
+        self.examples_per_epoch = examples_per_epoch
+        self.batch_size = batch_size
+        self.update_freq = update_freq
+        self.examples = examples
+        self.progress = progress
+        self._writer = None
+        self._held_out = None
+
+    def on_train_begin(self, logs=None):
+        self._step = steps_done(self.progress)
+        if self.log_dir is None:
+            return
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        images, labels = take_examples(self.train, 32)
+        # Captioned images have captions, not class names, for labels.
+        titles = [self.class_names[label] for label in labels] if self.class_names else None
+        figure = viz.image_grid(images, titles, title="augmented training inputs")
+        # record_if: TensorBoard's step filter must not drop these (see callbacks.TensorBoard).
+        with self._writer.as_default(), tf.summary.record_if(True):
+            tf.summary.image("training_inputs", viz.figure_tensor(figure), step=0)
+        if self.examples and self.held_out is not None:
+            self._held_out = take_examples(self.held_out, self.examples)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._epoch_started = self._last_batch_end = self._window_started = now
+        self._window_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch_end = time.perf_counter()
+        self._step += 1
+        self._window_steps += 1
+        if self.update_freq and self._step % self.update_freq == 0 and logs is not None:
+            elapsed = max(self._last_batch_end - self._window_started, 1e-9)
+            logs["images_per_second"] = self._window_steps * self.batch_size / elapsed
+            self._window_started, self._window_steps = self._last_batch_end, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            training = max(self._last_batch_end - self._epoch_started, 1e-9)
+            logs["images_per_second"] = self.examples_per_epoch / training
+            logs["seconds"] = time.perf_counter() - self._epoch_started
+        if self._held_out is None or not len(self._held_out[1]):
+            return
+        images, labels = self._held_out
+        predicted = predict_classes(self.model, images)
+        matrix = confusion_matrix(labels, predicted, len(self.class_names))
+        with self._writer.as_default(), tf.summary.record_if(True):
+            tf.summary.image(
+                "confusion_matrix",
+                viz.figure_tensor(viz.confusion_matrix_figure(matrix, self.class_names)),
+                step=epoch,
+            )
+            tf.summary.image(
+                "misclassified",
+                viz.figure_tensor(
+                    viz.misclassified_grid(images, labels, predicted, self.class_names)
+                ),
+                step=epoch,
+            )
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+class TrainingWeightsKept(keras.callbacks.Callback):
+    """Keeps a model on its own weights across the end of a `fit` call: Keras writes an
+    optimizer's moving average of the weights (`use_ema`) into the model when `fit` ends (after
+    the last epoch's callbacks, before `on_train_end`); a run trained in several `fit` calls (a
+    resumed epoch's rest, transfer learning's phases) goes on from its own weights and takes the
+    average once, at the end of its last call."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if optimizer is not None and optimizer.use_ema:
+            self.weights = [variable.numpy() for variable in self.model.trainable_weights]
+
+    def on_train_end(self, logs=None):
+        if self.weights is not None:
+            for variable, value in zip(self.model.trainable_weights, self.weights, strict=True):
+                variable.assign(value)
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
@@ -175,15 +312,12 @@ class GracefulInterrupt:
         self._previous = None
 
     def __enter__(self):
-        import signal
-        import threading
 
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        import sys
 
         if self.requested:
             raise KeyboardInterrupt
@@ -195,7 +329,6 @@ class GracefulInterrupt:
         )
 
     def __exit__(self, *exc):
-        import signal
 
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
@@ -214,7 +347,6 @@ class Checkpoint(keras.callbacks.Callback):
         self, run_dir, guard, *, progress=None, every_steps=None, best_weights=None, interrupt=None
     ):
         super().__init__()
-        from kerascnn.training.resume import Progress
 
         self.run_dir = Path(run_dir)
         self.guard = guard
@@ -228,7 +360,6 @@ class Checkpoint(keras.callbacks.Callback):
         self._offset = 0
 
     def on_train_begin(self, logs=None):
-        from kerascnn.training import resume
 
         resume.apply_callback_state(self.tracked, self.progress.callbacks)
         stopper = self._early_stopping()
@@ -265,7 +396,6 @@ class Checkpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        from kerascnn.training import resume
 
         # A resumed run's next `fit` call starts from here.
         self.progress.callbacks = resume.callback_state(self.tracked)
@@ -277,7 +407,6 @@ class Checkpoint(keras.callbacks.Callback):
         return found[0] if found else None
 
     def _save(self):
-        from kerascnn.training import resume
 
         if self.guard.failure is not None:
             return
@@ -415,7 +544,7 @@ def make_callbacks(
                 progress=progress,
             )
         )
-    callbacks.append(CSVLogger(str(run_dir / "history.csv"), append=True))
+    callbacks.append(CSVLogger(str(runs.history_path(run_dir)), append=True))
     if config.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(

@@ -17,6 +17,7 @@ and exports of the other workers go to a scratch folder of their own
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from kerascnn import compat
 from kerascnn.errors import KerasCNNError
 
 EXAMPLE = (
@@ -93,76 +95,30 @@ def local_outputs(recipe):
     )
 
 
-_strategy = None
-
-
+@functools.cache
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
-    """The process's `MultiWorkerMirroredStrategy` (made once: it starts this worker's server and
-    must come before TensorFlow runs anything else), with Keras' `fit` made to work under it."""
-    global _strategy
-    if _strategy is None:
-        cluster_config()
-        try:
-            _strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        except RuntimeError as error:  # "Collective ops must be configured at program startup"
-            raise KerasCNNError(
-                f"strategy 'multi_worker' must start before TensorFlow runs anything ({error}); "
-                "run it in a fresh process, e.g. kerascnn run RECIPE --strategy multi_worker"
-            ) from None
-        fix_keras_fit()
-    return _strategy
+    """The process's `MultiWorkerMirroredStrategy`, with Keras' `fit` made to work under it
+    (`kerascnn.compat.fix_multi_worker_fit`). Made once per process, as TensorFlow requires: it
+    starts this worker's server and must come before TensorFlow runs anything else."""
+    cluster_config()
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as error:  # "Collective ops must be configured at program startup"
+        raise KerasCNNError(
+            f"strategy 'multi_worker' must start before TensorFlow runs anything ({error}); "
+            "run it in a fresh process, e.g. kerascnn run RECIPE --strategy multi_worker"
+        ) from None
+    compat.fix_multi_worker_fit(is_multi_worker)
+    return strategy
 
 
 def is_multi_worker(strategy) -> bool:
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    )
-
-
-def fix_keras_fit() -> None:
-    """Two Keras 3 bugs make `fit` fail under a multi-worker strategy (keras-team/keras#20585,
-    tensorflow/tensorflow#72388; present in Keras 3.15): it averages a whole (inputs, targets)
-    batch across workers with one `strategy.reduce` call, which accepts single tensors only, just to
-    learn the batch's shapes; and it averages each step's scalar metrics with `axis=0`, which
-    scalars do not have. Both are replaced here, for multi-worker strategies only: the shapes
-    come from this worker's part of the batch, and scalars are averaged without an axis."""
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    if getattr(trainer, "_kerascnn_fixed", False) or not (
-        hasattr(trainer, "reduce_per_replica")
-        and hasattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build")
-    ):
-        return  # fixed already, or a Keras whose internals moved (tests/test_multi_worker.py tells)
-    reduce_per_replica = trainer.reduce_per_replica
-    symbolic_build = trainer.TensorFlowTrainer._maybe_symbolic_build
-
-    def reduce_scalars_too(values, strategy, reduction="auto"):
-        if reduction in ("auto", "mean") and is_multi_worker(strategy):
-            return tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=0 if v.shape.rank else None), values
-            )
-        return reduce_per_replica(values, strategy, reduction)
-
-    def build_from_local_batch(self, iterator=None, data_batch=None):
-        strategy = self.distribute_strategy
-        if (
-            iterator is not None
-            and self._distribute_strategy is not None
-            and is_multi_worker(strategy)
-        ):
-            for _, _, batches in iterator:
-                data_batch = tree.map_structure(
-                    lambda v: strategy.experimental_local_results(v)[0], next(batches)
-                )
-                break
-            iterator = None
-        return symbolic_build(self, iterator=iterator, data_batch=data_batch)
-
-    trainer.reduce_per_replica = reduce_scalars_too
-    trainer.TensorFlowTrainer._maybe_symbolic_build = build_from_local_batch
-    trainer._kerascnn_fixed = True
+    """Whether `strategy` spans several workers (a cluster in TF_CONFIG), not one process."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = strategy.cluster_resolver
+    tasks = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(addresses) for addresses in tasks.values()) > 1
 
 
 def check_same_position(strategy, epoch: int, step: int) -> None:

@@ -10,77 +10,27 @@ one SavedModel.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
 import keras
 
-from kerascnn.errors import RecipeError
-
-# What members take from the ensemble, so that all of them see the same data and run alike.
-INHERITED = ("runs_dir", "precision", "strategy", "deterministic")
+from kerascnn import runs
 
 
-def member_recipes(recipe) -> list:
-    """The recipes of `recipe`'s members, resolved and given the ensemble's data and settings."""
-    from kerascnn import recipes
-
-    members = []
-    for index, spec in enumerate(recipe.members, start=1):
-        spec = dict(spec)
-        name = spec.pop("recipe", None)
-        if not isinstance(name, str):
-            raise RecipeError(
-                f"members[{index - 1}] of {recipe.name!r} needs a 'recipe' key naming a "
-                f"registered recipe, e.g. {{'recipe': 'mnist_best', 'seed': {index}}}"
-            )
-        inherited = {
-            "data": dataclasses.asdict(recipe.data),
-            "export.enabled": False,
-            **{field: getattr(recipe, field) for field in INHERITED},
-        }
-        member = recipes.resolve(name, {**spec, **inherited})
-        if member.members:
-            raise RecipeError(f"member {name!r} of {recipe.name!r} is itself an ensemble")
-        members.append(member)
-    return members
-
-
-def check_members(recipe) -> None:
-    """The checks of every member, before anything trains."""
-    from kerascnn.training.run import check_recipe
-    from kerascnn.training.tasks import task_of
-
-    for member in member_recipes(recipe):
-        check_recipe(member)
-        if task_of(member).name != "classification":
-            raise RecipeError(
-                f"member {member.name!r} of {recipe.name!r} is not a classifier; "
-                "ensembles average class probabilities"
-            )
-
-
-def train_members(recipe, *, verbose, fresh: bool) -> list[tuple[keras.Model, dict]]:
-    """Each member's final model and metrics: trained, resumed, or reused when finished."""
-    import json
-
-    from kerascnn.recipes import to_dict
-    from kerascnn.training import resume
-    from kerascnn.training.run import FINAL_MODEL, run_recipe
-
+def train_members(members, train, *, verbose, fresh: bool) -> list[tuple[keras.Model, dict]]:
+    """Each member's final model and metrics: trained by `train` (the run function), resumed, or
+    reused when finished."""
     trained = []
-    for index, member in enumerate(member_recipes(recipe), start=1):
-        finished = (
-            None if fresh else resume.finished_run(member.runs_dir, member.name, to_dict(member))
-        )
+    for index, member in enumerate(members, start=1):
+        finished = None if fresh else runs.finished_run(member.runs_dir, member)
         if finished is not None:
-            print(f"member {index}/{len(recipe.members)}: reusing {finished}", flush=True)
-            model = keras.saving.load_model(finished / FINAL_MODEL, safe_mode=True)
-            metrics = json.loads((finished / "metrics.json").read_text())
+            print(f"member {index}/{len(members)}: reusing {finished}", flush=True)
+            reused = runs.load_trained(finished)
+            model, metrics = reused.model, reused.metrics
         else:
-            print(f"member {index}/{len(recipe.members)}: training {member.name}", flush=True)
-            result = run_recipe(member, verbose=verbose, fresh=fresh)
+            print(f"member {index}/{len(members)}: training {member.name}", flush=True)
+            result = train(member, verbose=verbose, fresh=fresh)
             model, metrics = result.model, result.metrics
         trained.append((model, {**metrics, "run_dir": str(finished or result.run_dir)}))
     return trained

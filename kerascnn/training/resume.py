@@ -1,8 +1,5 @@
-"""Resuming runs: which run directory a request continues, and the checkpoint that holds its state.
-
-A run directory belongs to one recipe (its `recipe.json`). Running the same recipe again continues
-the newest unfinished run of it from its checkpoint; a finished run (it has `metrics.json`) is never
-trained over: the request is refused unless `fresh` asks for a new run.
+"""Resuming runs: the checkpoint that holds a run's state (which run a request continues is
+`kerascnn.runs.unfinished_run`).
 
 A checkpoint is the folder `checkpoints/last/`, replaced as a whole (`files.atomic_directory`), so a
 kill at any moment leaves the previous one or the new one, never a mix:
@@ -26,15 +23,7 @@ import numpy as np
 
 from kerascnn import files
 from kerascnn.errors import KerasCNNError
-
-CHECKPOINT = Path("checkpoints") / "last"
-
-
-def model_files(run_dir) -> list[Path]:
-    """Where a run directory keeps a model, best first: the final one a finished run wrote (weight
-    averages applied), then the last checkpoint."""
-    return [Path(run_dir) / "model.keras", Path(run_dir) / CHECKPOINT / "model.keras"]
-
+from kerascnn.runs import CHECKPOINT
 
 # What Keras' own callbacks keep between epochs (each resets it in `on_train_begin`).
 CALLBACK_STATE = {
@@ -51,76 +40,6 @@ class Progress:
     step: int = 0
     calls: int = 0  # train-function calls so far: the step axis of the TensorBoard scalars
     callbacks: dict = dataclasses.field(default_factory=dict)
-
-
-def find_run(runs_dir, name: str, record: dict, *, fresh: bool) -> Path | None:
-    """The unfinished run of this recipe to continue, or None for a new run.
-
-    Raises when the newest run of this recipe has finished (unless `fresh`).
-    """
-    base = Path(runs_dir) / name
-    if fresh or not base.is_dir():
-        return None
-    same = [
-        run_dir
-        for run_dir in sorted(base.iterdir(), reverse=True)
-        if run_dir.is_dir() and _same_recipe(_read_json(run_dir / "recipe.json"), record)
-    ]
-    if not same:
-        return None
-    newest = same[0]
-    if (newest / "metrics.json").is_file():
-        raise KerasCNNError(
-            f"recipe {name!r} with these settings already finished in {newest}; "
-            "pass --fresh (fresh=True) to train it again in a new run directory"
-        )
-    return newest
-
-
-def finished_run(runs_dir, name: str, record: dict) -> Path | None:
-    """The newest finished run of this recipe (with its final model), or None."""
-    base = Path(runs_dir) / name
-    if not base.is_dir():
-        return None
-    for run_dir in sorted(base.iterdir(), reverse=True):
-        if (
-            (run_dir / "metrics.json").is_file()
-            and (run_dir / "model.keras").is_file()
-            and _same_recipe(_read_json(run_dir / "recipe.json"), record)
-        ):
-            return run_dir
-    return None
-
-
-def _normalized(record):
-    return json.loads(json.dumps(record, default=str))
-
-
-def _same_recipe(saved, record) -> bool:
-    """Whether a run's saved record is this recipe; fields added to kerascnn since it was
-    written count as their defaults. With the data read from `data.data_dir`,
-    `data.offline_fallback` (what to do without data) cannot have changed the training, so it may
-    differ: `scripts/reproduce.py` turns it off."""
-    from kerascnn.recipes import from_dict, to_dict
-
-    if not isinstance(saved, dict) or saved.get("name") != record.get("name"):
-        return False
-    try:
-        saved = to_dict(from_dict(saved))
-    except KerasCNNError:
-        return False
-    saved, record = _normalized(saved), _normalized(record)
-    for data in (saved.get("data"), record.get("data")):
-        if isinstance(data, dict) and data.get("data_dir"):
-            data.pop("offline_fallback", None)
-    return saved == record
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def random_states(model: keras.Model) -> list:

@@ -9,6 +9,9 @@ from contextlib import contextmanager
 import keras
 import tensorflow as tf
 
+from kerascnn.errors import KerasCNNError
+from kerascnn.training.cluster import multi_worker_strategy
+
 
 def choose_precision() -> tuple[str, str]:
     """What `precision="auto"` means on this machine: (policy, why).
@@ -78,7 +81,6 @@ def split_cpu(count: int | str | None = None) -> int | None:
     """Splits the CPU into `count` logical devices (default: $KERASCNN_CPU_DEVICES; unset: leaves
     TensorFlow alone and returns None), so that `strategy="mirrored"` has replicas on a machine
     without GPUs. Works only before TensorFlow has run anything (the CLI calls it first thing)."""
-    from kerascnn.errors import KerasCNNError
 
     value = count if count is not None else os.environ.get(CPU_DEVICES_ENV)
     if value in (None, ""):
@@ -105,8 +107,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     GPUs every logical CPU device (one unless the CPU was split, `split_cpu`); 'multi_worker':
     the workers that TF_CONFIG lists (`kerascnn.training.cluster`)."""
     if name == "multi_worker":
-        from kerascnn.training.cluster import multi_worker_strategy
-
         return multi_worker_strategy()
     if name == "mirrored":
         if tf.config.list_logical_devices("GPU"):

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import keras
 
-from kerascnn.errors import RecipeError
-from kerascnn.training.resume import model_files
+from kerascnn import runs
+from kerascnn.errors import KerasCNNError, RecipeError
+from kerascnn.models import create_model
+from kerascnn.models.pixels import network_of
 
 
 def source_path(init_from: str) -> Path:
     """The `.keras` file that `init_from` designates, or a one-line error saying what was found."""
-    path = Path(init_from)
-    candidates = [path] if path.suffix == ".keras" else model_files(path)
+    candidates = runs.model_files(init_from)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -34,28 +35,22 @@ def source_path(init_from: str) -> Path:
 
 
 def classifier_of(model: keras.Model) -> keras.Model:
-    """The registered classifier inside a run's model (Input -> Rescaling -> classifier)."""
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return nested[0] if nested else model
+    """The registered classifier inside a run's model (`kerascnn.models.pixels.network_of`)."""
+    return network_of(model)
 
 
 def load_source(init_from: str) -> keras.Model:
-    import kerascnn.models  # noqa: F401  (registers kerascnn's layers for loading)
-
-    path = source_path(init_from)
+    """The trained model `init_from` designates (`kerascnn.runs.load_trained`)."""
+    source_path(init_from)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # a corrupt or foreign file: Keras raises many kinds
-        raise RecipeError(
-            f"transfer.init_from: {path} cannot be loaded as a Keras model "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from None
+        return runs.load_trained(init_from).model
+    except KerasCNNError as error:
+        raise RecipeError(f"transfer.init_from: {error}") from None
 
 
 def head_layers(recipe, classifier: keras.Model) -> list[keras.layers.Layer]:
     """The classifier's top: its layers with weights that the same builder leaves out with
     `include_top=False` (keras.applications' line between backbone and head)."""
-    from kerascnn.models import create_model
 
     backbone = create_model(
         recipe.model.name,
@@ -123,3 +118,14 @@ def set_trainable(model: keras.Model, heads: list, head_only: bool) -> None:
     head_names = {layer.name for layer in heads}
     for layer in classifier.layers:
         layer.trainable = not head_only or layer.name in head_names
+
+
+def head_only(model: keras.Model, heads: list) -> bool:
+    """Whether `model` trains its head layers alone (every other layer with weights frozen)."""
+    head_names = {layer.name for layer in heads}
+    others = [
+        layer
+        for layer in classifier_of(model).layers
+        if layer.weights and layer.name not in head_names
+    ]
+    return bool(others) and not any(layer.trainable for layer in others)

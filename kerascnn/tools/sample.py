@@ -1,8 +1,8 @@
 """Images from a trained GAN: `kerascnn sample RUN_OR_EXPORT --n 64 --out grid.png`.
 
-The source is an export (`saved_models/dcgan/1`, served by `tf.saved_model.load`, noise -> uint8) or a
-run directory: a finished run's final `model.keras` (the generator the export holds, weight averages
-applied), else its last checkpoint (the generator as it is training).
+The source is an export (`saved_models/dcgan/1`, served by its SavedModel, noise -> uint8) or a run
+directory (`kerascnn.runs.load_trained`: a finished run's final model, weight averages applied,
+the generator the export holds; else its last checkpoint, the generator as it is training).
 """
 
 from __future__ import annotations
@@ -10,47 +10,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
+from kerascnn import runs, viz
 from kerascnn.errors import KerasCNNError
+from kerascnn.models.dcgan import pixel_generator
+from kerascnn.training.tasks import task_of
 
 
 def load_sampler(source: str | Path):
     """(function from noise (n, latent_dim) float32 to uint8 images, latent_dim) for `source`."""
-    import tensorflow as tf
 
-    source = Path(source)
-    if (source / "saved_model.pb").is_file():
-        loaded = tf.saved_model.load(str(source))
-        served = loaded.serve
+    trained = runs.load_trained(source, serving=True)
+    if trained.is_export:
+        served = trained.saved_model.serve
         spec = served.input_signature[0] if served.input_signature else None
         if spec is None or spec.dtype != tf.float32 or len(spec.shape) != 2:
             raise KerasCNNError(
                 f"{source} is not a generator export (its signature takes {spec}); "
                 "pass the export of a GAN recipe such as saved_models/dcgan/1"
             )
-        # The closure keeps `loaded` alive: its variables go with it.
-        return (lambda noise: np.asarray(loaded.serve(tf.constant(noise)))), int(spec.shape[-1])
-    from kerascnn.training.resume import model_files
-
-    path = next((path for path in model_files(source) if path.is_file()), None)
-    if path is not None:
-        import keras
-
-        import kerascnn.models  # noqa: F401  (registers DCGAN and the custom layers for loading)
-        from kerascnn.training.tasks import pixel_generator
-
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        if not hasattr(model, "generator"):
-            raise KerasCNNError(
-                f"{source} is a run of {model.name!r}, not of a GAN; pass a run of a GAN recipe"
-            )
-        generator = pixel_generator(model.generator)
-        latent = int(generator.inputs[0].shape[-1])
-        return (lambda noise: np.asarray(generator.predict(noise, verbose=0))), latent
-    raise KerasCNNError(
-        f"{source} is neither an export (no saved_model.pb) nor a run directory "
-        "(no model.keras); pass e.g. saved_models/dcgan/1 or runs/dcgan/<time>"
-    )
+        return (lambda noise: np.asarray(served(tf.constant(noise)))), int(spec.shape[-1])
+    if trained.recipe is None or task_of(trained.recipe).name != "gan":
+        raise KerasCNNError(
+            f"{source} is a run of {trained.model.name!r}, not of a GAN; pass a run of a GAN recipe"
+        )
+    generator = pixel_generator(trained.model.generator)
+    latent = int(generator.inputs[0].shape[-1])
+    return (lambda noise: np.asarray(generator.predict(noise, verbose=0))), latent
 
 
 def sample_images(source: str | Path, count: int, *, seed: int = 0) -> np.ndarray:
@@ -64,8 +51,6 @@ def sample_images(source: str | Path, count: int, *, seed: int = 0) -> np.ndarra
 
 def write_sample_grid(source, out, *, count: int = 64, seed: int = 0) -> Path:
     """Writes a grid of `count` generated images to the PNG `out`; returns its path."""
-    from kerascnn import viz
-
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise KerasCNNError(f"--out must name a .png file, got {out}")
