@@ -19,20 +19,15 @@ their members are recipes of their own.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
+
+import measurements
 
 import kerascnn
 from kerascnn.recipes import list_recipes, resolve
 from kerascnn.training.tasks import task_of
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def classifier_recipes() -> list[str]:
@@ -62,9 +57,7 @@ def budget_overrides(recipe, args) -> dict:
 
 def verify(name: str, args) -> dict:
     recipe = resolve(name)
-    # Read before training: the package may be edited while a long run goes on.
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    uncommitted = git("status", "--porcelain", "--", "kerascnn") != ""
+    code = measurements.provenance()  # before training: the package may change during it
     started = time.perf_counter()
     result = kerascnn.recipes.run(
         resolve(recipe, budget_overrides(recipe, args)), verbose=2, fresh=True
@@ -84,31 +77,8 @@ def verify(name: str, args) -> dict:
         "wall_seconds": round(seconds, 1),
         "data": metrics["data"]["source"],
         "adaptation": metrics["data"].get("adaptation", ""),
-        "commit": commit,
-        # The package differed from the commit: the figure is not yet "at HEAD".
-        "uncommitted_changes": uncommitted,
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-        "date": date.today().isoformat(),
-        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        **code,
     }
-
-
-def git(*args: str) -> str | None:
-    """What `git ARGS` prints in the repository, or None without git or a repository."""
-    try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip()
-
-
-def merge(path: Path, row: dict) -> None:
-    results = json.loads(path.read_text()) if path.is_file() else {}
-    results[row["recipe"]] = row
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
 
 
 def table(rows: list[dict]) -> str:
@@ -132,12 +102,14 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2, help="the budget in epochs (default 2)")
     parser.add_argument("--target", type=float, default=0.98, help="test accuracy to reach")
     parser.add_argument("--runs-dir", default="runs/verify")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/measurements/verify_recipes.json")
+    parser.add_argument(
+        "--out", type=Path, default=measurements.MEASUREMENTS / "verify_recipes.json"
+    )
     args = parser.parse_args()
     rows = []
     for name in args.recipes or classifier_recipes():
         row = verify(name, args)
-        merge(args.out, row)
+        measurements.merge(args.out, [name], row)
         rows.append(row)
         print(f"\nVERIFIED {name}: {row['test_accuracy']:.2%} after {row['images_seen']:,} images")
     print("\n" + table(rows))
