@@ -99,16 +99,18 @@ def frozen(recipe, epoch: int) -> bool:
 
 
 def phase_optimizer_config(recipe, epoch: int):
-    """(optimizer settings, epochs) of the phase that contains `epoch`."""
+    """(optimizer settings, epochs its schedule spans) of the phase that contains `epoch`; the
+    run's phases span `optimizer.schedule_epochs` when it is set (a run of a plan's first epochs)."""
     transfer = recipe.transfer
+    planned = recipe.optimizer.schedule_epochs or recipe.epochs
     if not transfer.init_from or not transfer.frozen_epochs:
-        return recipe.optimizer, recipe.epochs
+        return recipe.optimizer, planned
     if frozen(recipe, epoch):
         return recipe.optimizer, transfer.frozen_epochs
     lower = recipe.optimizer.learning_rate * transfer.learning_rate_factor
     return (
         dataclasses.replace(recipe.optimizer, learning_rate=lower),
-        recipe.epochs - transfer.frozen_epochs,
+        planned - transfer.frozen_epochs,
     )
 
 
