@@ -228,12 +228,25 @@ def test_unknown_dataset_lists_close_names():
 
 
 def test_network_probe_answers_quickly(monkeypatch):
+    import socket
+
     monkeypatch.delenv("KERASCNN_OFFLINE")
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a host that answers
+        listening = server.getsockname()
+        assert network_reachable(listening, timeout=2.0) is True
+    assert network_reachable(listening, timeout=2.0) is False  # the port is closed now
+
+    def hang(*args, **kwargs):  # a lookup or connection that never answers
+        time.sleep(30)
+
+    monkeypatch.setattr(socket, "create_connection", hang)
     started = time.perf_counter()
-    assert network_reachable(timeout=2.0) in (True, False)
-    assert time.perf_counter() - started < 10
+    assert network_reachable(timeout=0.5) is False
+    assert time.perf_counter() - started < 2
+    monkeypatch.undo()
     monkeypatch.setenv("KERASCNN_OFFLINE", "1")
-    assert network_reachable() is False
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        assert network_reachable(server.getsockname()) is False  # offline wins
 
 
 def test_pipeline_batches_floats_in_pixel_range():

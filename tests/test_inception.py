@@ -39,19 +39,64 @@ def test_v3_matches_keras_applications():
         assert model.get_layer(name).output.shape == reference.get_layer(name).output.shape
 
 
+# Szegedy et al. 2014, Table 1: each module's #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5 and
+# pool proj filters.
+V1_TABLE = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def v1_count_from_table(
+    batch_norm=False, branch3x3_quirk=False, aux_logits=False, stem_kernel=7, classes=1000
+):
+    """GoogLeNet's trainable parameters counted from Table 1: a convolution has k*k*in*out
+    weights and a bias per filter, or without bias BatchNorm's scale and offset per filter."""
+
+    def conv(inputs, filters, k):
+        return k * k * inputs * filters + filters * (2 if batch_norm else 1)
+
+    def dense(inputs, units):
+        return inputs * units + units
+
+    total = conv(3, 64, stem_kernel) + conv(64, 64, 1) + conv(64, 192, 3)  # conv1, conv2
+    channels = 192
+    for ones, reduce3, threes, reduce5, fives, pool_proj in V1_TABLE.values():
+        total += conv(channels, ones, 1) + conv(channels, reduce3, 1) + conv(reduce3, threes, 3)
+        total += conv(channels, reduce5, 1) + conv(reduce5, fives, 3 if branch3x3_quirk else 5)
+        total += conv(channels, pool_proj, 1)
+        channels = ones + threes + fives + pool_proj
+    assert channels == 1024
+    total += dense(channels, classes)
+    if aux_logits:  # on 4a (512 channels) and 4d (528): conv 128@1x1 on a 4x4 map, FC 1024, FC
+        total += sum(
+            conv(c, 128, 1) + dense(4 * 4 * 128, 1024) + dense(1024, classes) for c in (512, 528)
+        )
+    return total
+
+
 @pytest.mark.parametrize(
-    "options,expected",
+    "options,published",
     [
-        ({}, 6_998_552),  # the paper's form
-        ({"aux_logits": True}, 13_378_280),
-        ({"batch_norm": True}, 7_005_832),
+        ({}, None),  # the paper's form: Table 1 lists per-layer counts in thousands only
+        ({"aux_logits": True}, None),
+        ({"batch_norm": True}, None),
         ({"batch_norm": True, "branch3x3_quirk": True}, 6_624_904),  # torchvision's published
         ({"batch_norm": True, "branch3x3_quirk": True, "aux_logits": True}, 13_004_888),
     ],
 )
-def test_v1_parameter_counts(options, expected):
+def test_v1_parameter_counts(options, published):
     model = models.get("inception_v1")(**options)
-    assert trainable(model) == expected
+    assert trainable(model) == v1_count_from_table(**options)
+    if published is not None:
+        assert trainable(model) == published
     assert model.name == "inception_v1"
 
 
@@ -104,10 +149,13 @@ def test_small_stem_shapes(shape):
 
 
 def test_small_stem_counts():
+    # V1: conv1 3x3 instead of 7x7 (pools have no parameters), Table 1 otherwise.
     v1 = models.get("inception_v1")(input_shape=(32, 32, 3), classes=10, stem="small")
-    assert v1.count_params() == 5_976_122
+    assert v1.count_params() == v1_count_from_table(stem_kernel=3, classes=10) == 5_976_122
+    # V3: the stem's convolutions keep their kernels (stride 1, "same"), so the count is
+    # keras.applications' 23,851,784 (test_v3_matches_keras_applications) with 10 classes.
     v3 = models.get("inception_v3")(input_shape=(32, 32, 3), classes=10, stem="small")
-    assert v3.count_params() == 21_823_274
+    assert v3.count_params() == 23_851_784 - (2048 + 1) * 1000 + (2048 + 1) * 10 == 21_823_274
 
 
 @pytest.mark.parametrize("name", ["inception_v1", "inception_v3"])

@@ -168,7 +168,12 @@ def test_mirrored_strategy_is_a_run_setting(in_tmp):
     result = recipes.run(
         "deep_mnist", smoke=True, verbose=0, strategy="mirrored", export={"enabled": False}
     )
-    assert result.metrics["strategy"] == "mirrored" and result.metrics["replicas"] >= 1
+    # Without GPUs, one replica per logical CPU device (one here: the CPU is not split; two-device
+    # runs are in tests/test_distribute.py).
+    devices = tf.config.list_logical_devices("CPU")
+    assert result.metrics["strategy"] == "mirrored" and result.metrics["replicas"] == len(devices)
+    assert isinstance(result.model.distribute_strategy, tf.distribute.MirroredStrategy)
+    assert result.model.distribute_strategy.num_replicas_in_sync == len(devices)
     assert np.isfinite(result.metrics["test_loss"])
 
 

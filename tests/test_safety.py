@@ -114,11 +114,20 @@ def test_random_bytes_as_a_recipe_record_are_a_recipe_error(tmp_path_factory, da
     )
 )
 @settings(max_examples=200, deadline=None)
-def test_json_records_with_random_fields_are_a_recipe_error(record):
+def test_json_records_with_random_fields_are_a_recipe_or_a_recipe_error(record):
     try:
-        recipes.from_dict({"name": "x", **record})
-    except RecipeError:
-        pass
+        recipe = recipes.from_dict({"name": "x", **record})
+    except RecipeError as error:
+        assert "\n" not in str(error)
+    else:
+        # Every field the record sets is the recipe's value (read back through `to_dict`).
+        assert isinstance(recipe, Recipe) and recipe.name == "x"
+        saved = recipes.to_dict(recipe)
+        for key, value in record.items():
+            read = saved
+            for part in key.split("."):
+                read = read[part]
+            assert read == value or (read != read and value != value), (key, value, read)
 
 
 @settings(
@@ -146,9 +155,7 @@ def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
     checkpoint.write_bytes(checkpoint.read_bytes()[:300])
     with pytest.raises(KerasCNNError, match="cannot be loaded .*--fresh"):
         resume.restore(model, tmp_path)
-    (tmp_path / runs.CHECKPOINT / "progress.json").write_text(
-        json.dumps({"epoch": "x", "odd": 1})
-    )
+    (tmp_path / runs.CHECKPOINT / "progress.json").write_text(json.dumps({"epoch": "x", "odd": 1}))
     with pytest.raises(KerasCNNError, match="damaged .*--fresh"):
         resume.restore(model, tmp_path)
 
