@@ -278,7 +278,7 @@ def test_the_caption_command_names_what_is_wrong(captioned, capsys, tmp_path):
     assert main(["caption", str(result.run_dir), str(tmp_path / "missing.png")]) == 2
     assert f"image file {tmp_path / 'missing.png'} does not exist" in capsys.readouterr().err
     assert main(["caption", str(tmp_path), str(tmp_path / "missing.png")]) == 2
-    assert "neither an export" in capsys.readouterr().err
+    assert "holds no trained model" in capsys.readouterr().err
 
 
 def test_the_captioning_recipes_model_has_the_parameters_the_docs_quote():

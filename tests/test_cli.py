@@ -173,7 +173,7 @@ BAD_INPUTS = [
     (["run", "deep_mnist", "--set", "optimizer.warmup_epochs=1"], "needs optimizer.schedule="),
     (["run", "mnist_ensemble", "--set", "members=({'seed':1},)"], "needs a 'recipe' key"),
     (["run", "deep_mnist", "--set", "callbacks.checkpoint_every=0"], "must be at least 1, got 0"),
-    (["sample", "nowhere"], "nowhere is neither an export"),
+    (["sample", "nowhere"], "nowhere holds no trained model"),
     (["report", "nowhere"], "nowhere is not a run directory"),
     # Issue 22: a flag or setting the resolved recipe would not read is refused, not ignored.
     (["run", "mnist_ensemble", "--epochs", "2"], "epochs is not used by the ensemble"),

@@ -55,6 +55,7 @@ def test_tensorboard_steps_continue_from_a_given_step(tmp_path):
     callback.set_model(model)
     callback.on_train_begin()
     compat.continue_tensorboard_steps(callback, 40)
+    callback.on_train_batch_begin(0)
     callback.on_train_batch_end(0, {"loss": 1.0})
     assert callback._global_train_batch == 41  # the attribute Keras steps its summaries by
 

@@ -545,7 +545,7 @@ def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path):
         "averaged weights, statistics measured for them",
     ]
     refused = score(tmp_path)
-    assert refused.returncode == 2 and "is not a run directory (no recipe.json)" in refused.stderr
+    assert refused.returncode == 2 and "is not a run directory (no readable recipe.json)" in refused.stderr
     assert "Traceback" not in refused.stderr
 
 
@@ -570,7 +570,7 @@ def test_sample_command_writes_a_grid(gan_run, tmp_path, source):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["{empty}", "--out", "x.png"], "is neither an export"),
+        (["{empty}", "--out", "x.png"], "holds no trained model"),
         (["{export}", "--n", "0", "--out", "x.png"], "--n must be at least 1, got 0"),
         (["{export}", "--out", "x.jpg"], "--out must name a .png file"),
     ],

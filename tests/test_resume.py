@@ -15,7 +15,6 @@ import pytest
 import tensorflow as tf
 
 import kerascnn.models  # noqa: F401  (registers the layers the checkpoints hold)
-from kerascnn.errors import KerasCNNError
 
 # 8 steps per epoch, 3 epochs, a checkpoint every 2 steps, augmentation, dropout, a cosine schedule,
 # weight averaging (written into the model once, after the last of a resumed run's fit calls).
@@ -163,49 +162,6 @@ def test_killed_during_export_publishes_nothing_then_resumes_and_exports(tmp_pat
     )
     assert done.returncode == 2 and "already finished" in done.stderr
     assert "--fresh" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_find_run_continues_the_newest_unfinished_run_of_the_same_recipe(tmp_path):
-    from kerascnn import recipes
-    from kerascnn.training.resume import find_run
-
-    record = recipes.to_dict(recipes.get("deep_mnist"))
-    base = tmp_path / "deep_mnist"
-    older = {key: value for key, value in record.items() if key != "deterministic"}
-    for stamp, recipe in [("1", older), ("2", {**record, "epochs": 4})]:
-        (base / stamp).mkdir(parents=True)
-        (base / stamp / "recipe.json").write_text(json.dumps(recipe))
-    # A record written before a field existed matches when the field has its default.
-    assert find_run(tmp_path, "deep_mnist", record, fresh=False) == base / "1"
-    assert find_run(tmp_path, "deep_mnist", {**record, "epochs": 5}, fresh=False) is None
-    (base / "1" / "metrics.json").write_text("{}")
-    with pytest.raises(KerasCNNError, match="already finished in .*--fresh"):
-        find_run(tmp_path, "deep_mnist", record, fresh=False)
-    assert find_run(tmp_path, "deep_mnist", record, fresh=True) is None
-
-
-def test_a_finished_run_on_a_data_dir_matches_whatever_its_offline_fallback(tmp_path):
-    from kerascnn import recipes
-    from kerascnn.training.resume import finished_run
-
-    def record(**data):
-        return recipes.to_dict(
-            recipes.resolve("deep_mnist", {f"data.{k}": v for k, v in data.items()})
-        )
-
-    run_dir = tmp_path / "deep_mnist" / "1"
-    run_dir.mkdir(parents=True)
-    for name in ("metrics.json", "model.keras"):
-        (run_dir / name).write_text("{}")
-    # Trained by scripts/reproduce.py: the IDX files, no fallback to the bundled sample.
-    (run_dir / "recipe.json").write_text(
-        json.dumps(record(data_dir="/data/mnist", offline_fallback=False))
-    )
-    assert finished_run(tmp_path, "deep_mnist", record(data_dir="/data/mnist")) == run_dir
-    assert finished_run(tmp_path, "deep_mnist", record(data_dir="/other")) is None
-    # Without a data folder the fallback decides what data the run gets.
-    (run_dir / "recipe.json").write_text(json.dumps(record(offline_fallback=False)))
-    assert finished_run(tmp_path, "deep_mnist", record()) is None
 
 
 def test_the_checkpoint_keeps_early_stopping_and_plateau_state(tmp_path):

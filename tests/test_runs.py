@@ -1,6 +1,7 @@
 """The run directory's one owner (`kerascnn.runs`): layout, records, history, finding runs, and
 `load_trained`, which every consumer of a trained model uses."""
 
+import json
 import math
 import re
 from pathlib import Path
@@ -50,10 +51,10 @@ def test_weight_averages_reach_evaluation_the_export_and_every_reader(averaged_r
 
     from kerascnn.tools import report
 
-    seen = []
+    seen, load_trained = [], runs.load_trained
 
     def spying(source, **kwargs):
-        trained = runs.load_trained(source, **kwargs)
+        trained = load_trained(source, **kwargs)
         seen.append(weights(trained.model))
         return trained
 
@@ -72,6 +73,41 @@ def test_a_run_directory_records_its_recipe_and_metrics(averaged_run):
     with pytest.raises(KerasCNNError, match="already finished"):
         runs.unfinished_run(run_dir.parent.parent, averaged_run.recipe, fresh=False)
     assert runs.unfinished_run(run_dir.parent.parent, averaged_run.recipe, fresh=True) is None
+
+
+def test_a_request_continues_the_newest_unfinished_run_of_the_same_recipe(tmp_path):
+    recipe = recipes.get("deep_mnist")
+    record = recipes.to_dict(recipe)
+    base = tmp_path / "deep_mnist"
+    older = {key: value for key, value in record.items() if key != "deterministic"}
+    for stamp, saved in [("1", older), ("2", {**record, "epochs": 4})]:
+        (base / stamp).mkdir(parents=True)
+        (base / stamp / runs.RECIPE).write_text(json.dumps(saved))
+    # A record written before a field existed matches when the field has its default.
+    assert runs.unfinished_run(tmp_path, recipe, fresh=False) == base / "1"
+    longer = recipes.resolve(recipe, {"epochs": 5})
+    assert runs.unfinished_run(tmp_path, longer, fresh=False) is None
+    (base / "1" / runs.METRICS).write_text("{}")
+    with pytest.raises(KerasCNNError, match="already finished in .*--fresh"):
+        runs.unfinished_run(tmp_path, recipe, fresh=False)
+    assert runs.unfinished_run(tmp_path, recipe, fresh=True) is None
+
+
+def test_a_finished_run_on_a_data_dir_matches_whatever_its_offline_fallback(tmp_path):
+    def recipe(**data):
+        return recipes.resolve("deep_mnist", {f"data.{k}": v for k, v in data.items()})
+
+    run_dir = tmp_path / "deep_mnist" / "1"
+    run_dir.mkdir(parents=True)
+    for name in (runs.METRICS, runs.FINAL_MODEL):
+        (run_dir / name).write_text("{}")
+    # Trained by scripts/reproduce.py: the IDX files, no fallback to the bundled sample.
+    runs.write_recipe(run_dir, recipe(data_dir="/data/mnist", offline_fallback=False))
+    assert runs.finished_run(tmp_path, recipe(data_dir="/data/mnist")) == run_dir
+    assert runs.finished_run(tmp_path, recipe(data_dir="/other")) is None
+    # Without a data folder the fallback decides what data the run gets.
+    runs.write_recipe(run_dir, recipe(offline_fallback=False))
+    assert runs.finished_run(tmp_path, recipe()) is None
 
 
 def test_history_has_one_value_per_epoch_and_nan_where_none_was_taken(tmp_path):

@@ -31,7 +31,12 @@ def load_captioner(source):
                 f"{source} is not a captioning export (it does not map images to text); pass "
                 "the export of a captioning recipe such as saved_models/captioning/1"
             )
-        return (lambda images: strings(served(tf.constant(images)))), spec.shape[1:], None
+        # Through `trained`: the SavedModel's variables live as long as the object holding them.
+        return (
+            (lambda images: strings(trained.saved_model.serve(tf.constant(images)))),
+            spec.shape[1:],
+            None,
+        )
     if trained.recipe is None or task_of(trained.recipe).name != "captioning":
         raise KerasCNNError(
             f"{source} is a run of {trained.model.name!r}, not of a captioning model; pass a run "

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerascnn import runs, viz
+from kerascnn import compat, runs, viz
 from kerascnn.data.pipeline import take_examples
 from kerascnn.models.common import PREDICTIONS
 from kerascnn.models.dcgan import generate_pixels
@@ -442,7 +442,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # A resumed run's step scalars continue where the interrupted run's stopped.
-        self._global_train_batch = steps_done(self.progress)
+        compat.continue_tensorboard_steps(self, steps_done(self.progress))
 
     def on_epoch_end(self, epoch, logs=None):
         with tf.summary.record_if(True):

@@ -163,6 +163,9 @@ def run_recipe(
             )
         return run_ensemble(recipe, members, verbose=verbose, fresh=fresh)
     check_recipe(recipe)
+    # The recipe as asked for is the run's record, also when the data cut its epochs short: running
+    # it again finds this run.
+    requested = recipe
     continued = runs.unfinished_run(recipe.runs_dir, recipe, fresh=fresh)
     # First: a multi-worker strategy must exist before TensorFlow runs anything.
     strategy = make_strategy(recipe.strategy)
@@ -217,7 +220,7 @@ def run_recipe(
         progress, best_weights = resume.Progress(), None
         if continued is None:
             run_dir = runs.new_run_dir(recipe.runs_dir, recipe.name)
-            runs.write_recipe(run_dir, recipe)
+            runs.write_recipe(run_dir, requested)
         else:
             run_dir = continued
             if resume.has_checkpoint(run_dir):
