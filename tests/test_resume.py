@@ -280,12 +280,6 @@ def test_tensorboard_step_scalars_continue_after_a_resume(ctrl_c_then_resumed):
         assert resumed[tag] == [7, 8], tag  # from 7 on, not from 1 again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the interrupted fit still ends its partial epoch: Keras calls on_epoch_end after "
-    "stop_training and TensorBoard writes the half epoch at step 1, then the resumed run writes "
-    "the whole epoch at step 1 again (history.csv drops the partial row: runs.keep_history)",
-)
 def test_tensorboard_epoch_scalars_are_written_once_per_epoch_after_a_resume(ctrl_c_then_resumed):
     result = ctrl_c_then_resumed
     for split in ("train", "validation"):

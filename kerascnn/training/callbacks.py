@@ -433,18 +433,33 @@ class TensorBoard(keras.callbacks.TensorBoard):
     the whole of training, which also drops the epoch scalars and histograms (and every other
     callback's summaries) whenever the epoch's last step is not a multiple of it
     (tensorflow/tensorflow#49109).
+
+    An epoch cut short (Ctrl-C: Keras still ends the epoch it stopped in) writes no epoch
+    summaries: the resumed run writes that epoch whole, once.
     """
 
     def __init__(self, *args, progress=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.progress = progress
+        self.steps_this_epoch = 0
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # A resumed run's step scalars continue where the interrupted run's stopped.
         compat.continue_tensorboard_steps(self, steps_done(self.progress))
 
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self.steps_this_epoch = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        self.steps_this_epoch = batch + 1  # `batch`: the call's last step
+
     def on_epoch_end(self, epoch, logs=None):
+        steps = self.params.get("steps")
+        if self.model.stop_training and steps and self.steps_this_epoch < steps:
+            return
         with tf.summary.record_if(True):
             super().on_epoch_end(epoch, logs)
 
