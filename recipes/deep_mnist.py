@@ -1,7 +1,7 @@
 """deep_mnist: the deep CNN of "Deep Learning from Scratch" (ch. 8) with the book's training settings.
 
 Figure (learns on MNIST, `docs/measurements/verify_recipes.json`, 2026-12-03): 97.85 % test
-accuracy after one epoch of the full MNIST, 98.76 % after two, 81 s on this 2-core CPU:
+accuracy after one epoch of the full MNIST, 98.76 % after two, 172 s on this 2-core CPU (shared):
 
     python scripts/verify_recipes.py deep_mnist --data-dir ../shared/datasets/mnist
 

@@ -1,7 +1,7 @@
 """mnist_best: Chris Deotte's BatchNorm CNN with digit jitter, the best single network here.
 
-Figure (learns on MNIST, `docs/measurements/verify_recipes.json`, 2026-12-03): 98.71 % test
-accuracy after one epoch of the full MNIST, 102 s on this 2-core CPU:
+Figure (learns on MNIST, `docs/measurements/verify_recipes.json`, 2026-12-03): 98.55 % test
+accuracy after one epoch of the full MNIST, 133 s on this 2-core CPU (shared):
 
     python scripts/verify_recipes.py mnist_best --data-dir ../shared/datasets/mnist
 

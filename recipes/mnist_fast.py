@@ -1,7 +1,7 @@
 """mnist_fast: Deotte's CNN trained for a few minutes (kerascnn issue 8: 99.4 % in at most 5 minutes).
 
-Figure (learns on MNIST, `docs/measurements/verify_recipes.json`, 2026-12-03): 95.49 % test
-accuracy after one epoch of the full MNIST, 99.23 % after two, 146 s on this 2-core CPU (float32:
+Figure (learns on MNIST, `docs/measurements/verify_recipes.json`, 2026-12-03): 94.98 % test
+accuracy after one epoch of the full MNIST, 99.19 % after two, 304 s on this 2-core CPU (shared; float32:
 it has no native bfloat16):
 
     python scripts/verify_recipes.py mnist_fast --data-dir ../shared/datasets/mnist
