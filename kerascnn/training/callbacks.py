@@ -67,7 +67,8 @@ class EpochFigure(keras.callbacks.Callback):
         self._writer = None if self.log_dir is None else tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-
+        if self.model.stop_training:
+            return  # an epoch cut short (Ctrl-C, a broken step): the resumed run draws it
         figure = self.figure(epoch, logs)
         viz.save(figure, self.folder / f"epoch_{epoch + 1:03d}.png")
         if self._writer is not None:
@@ -231,7 +232,8 @@ class InspectionLogger(keras.callbacks.Callback):
             training = max(self._last_batch_end - self._epoch_started, 1e-9)
             logs["images_per_second"] = self.examples_per_epoch / training
             logs["seconds"] = time.perf_counter() - self._epoch_started
-        if self._held_out is None or not len(self._held_out[1]):
+        # Not for an epoch cut short (Ctrl-C, a broken step): the resumed run shows it.
+        if self._held_out is None or not len(self._held_out[1]) or self.model.stop_training:
             return
         images, labels = self._held_out
         predicted = predict_classes(self.model, images)
