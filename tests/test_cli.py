@@ -1,4 +1,5 @@
-"""The command line: list, show and run through real subprocesses; bad input gives one line and exit 2."""
+"""The command line: bad input gives one line and exit 2. Most tests call `main` in this process (each
+subprocess imports TensorFlow again, seconds of CPU); a few run the real entry point end to end."""
 
 import gzip
 import json
@@ -47,21 +48,19 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
 
 
-def test_list(tmp_path):
-    done = kerascnn("list", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+def test_list(in_tmp, capfd):
+    assert main(["list"]) == 0
+    done = capfd.readouterr()
+    lines = done.out.splitlines()
     assert any(line.split()[:2] == ["recipe", "deep_mnist"] for line in lines)
     assert any(line.split()[:2] == ["model", "deep_mnist_cnn"] for line in lines)
-    assert done.stderr == ""
+    assert done.err == ""
 
 
-def test_show_resolves_overrides(tmp_path):
-    done = kerascnn(
-        "show", "deep_mnist", "--epochs", "3", "--set", "optimizer.learning_rate=3e-4", cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    shown = json.loads(done.stdout)
+def test_show_resolves_overrides(in_tmp, capfd):
+    argv = ["show", "deep_mnist", "--epochs", "3", "--set", "optimizer.learning_rate=3e-4"]
+    assert main(argv) == 0
+    shown = json.loads(capfd.readouterr().out)
     assert shown["epochs"] == 3 and shown["optimizer"]["learning_rate"] == 3e-4
     assert shown["batch_size"] == 100
 
@@ -213,8 +212,18 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def damaged_idx_folders(tmp_path_factory):
+    """Made once for the module (recompressing the sample takes seconds): TRUNC and BADMAGIC."""
+    root = tmp_path_factory.mktemp("damaged")
+    write_damaged_idx_folders(root)
+    return root
+
+
 @pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(in_tmp, capsys, argv, message):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    in_tmp, capsys, damaged_idx_folders, argv, message
+):
     data = in_tmp / "DATA"
     data.mkdir()
     for name in (
@@ -226,7 +235,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(in_tmp, capsys, argv, m
         (data / name).write_bytes(b"")
     (data / "syntax.py").write_text("def recipe(:\n")
     (data / "raises.py").write_text("def recipe():\n    return {}['missing']\n")
-    write_damaged_idx_folders(in_tmp)
+    for folder in ("TRUNC", "BADMAGIC"):
+        (in_tmp / folder).symlink_to(damaged_idx_folders / folder, target_is_directory=True)
     assert exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kerascnn: error: ") and message in err[0], err

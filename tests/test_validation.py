@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cli import kerascnn
 
 from kerascnn import recipes
 from kerascnn.cli import main
@@ -410,14 +409,15 @@ def test_a_recipe_file_that_cannot_run_is_one_line(tmp_path, content, message):
     ],
     ids=["syntax error", "negative seed", "huge batch"],
 )
-def test_bad_requests_end_in_one_line_and_exit_2_without_a_traceback(tmp_path, args, message):
-    (tmp_path / "mine.py").write_text("def recipe(:\n")
-    done = kerascnn(*args, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    (line,) = done.stderr.splitlines()
+def test_bad_requests_end_in_one_line_and_exit_2_without_a_traceback(in_tmp, capfd, args, message):
+    (in_tmp / "mine.py").write_text("def recipe(:\n")
+    code = main(args)  # in this process; tests/test_cli.py runs the real entry point
+    err = capfd.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    (line,) = err.splitlines()
     assert line.startswith("kerascnn: error: ") and message in line
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.py"]  # nothing written
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["mine.py"]  # nothing written
 
 
 def test_the_cli_refuses_a_flag_the_recipe_would_not_read(in_tmp, capsys):
