@@ -67,7 +67,10 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int, help="global batch size")
     group.add_argument("--learning-rate", type=float, help="optimizer.learning_rate")
     group.add_argument("--dataset", help="tfds name (mnist, fashion_mnist ...) or mnist_sample")
-    group.add_argument("--data-dir", help="folder of MNIST-format IDX files used instead of tfds")
+    group.add_argument(
+        "--data-dir",
+        help="local data instead of tfds: IDX files, class folders, a CIFAR copy or Flickr8k captions",
+    )
     group.add_argument("--augmentation", help="augmentation preset")
     group.add_argument(
         "--precision",
