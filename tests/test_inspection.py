@@ -241,15 +241,13 @@ def test_layer_time_shares_find_the_slow_layer():
     assert shares["other layers"] < shares["slow"]
 
 
-def test_report_command_prints_the_page(run, report):
-    result = subprocess.run(
-        [sys.executable, "-m", "kerascnn", "report", str(run.run_dir), "--examples", "50"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert Path(result.stdout.split()[1]) == report
+def test_report_command_prints_the_page(run, report, capfd):
+    from kerascnn.cli import main
+
+    code = main(["report", str(run.run_dir), "--examples", "50"])
+    result = capfd.readouterr()
+    assert code == 0, result.err
+    assert Path(result.out.split()[1]) == report
 
 
 def test_profile_command_times_every_layer_forward_and_backward(in_tmp, capsys):
