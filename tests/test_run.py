@@ -248,29 +248,19 @@ def test_a_diverging_run_stops_at_the_broken_step_and_keeps_the_good_checkpoint(
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last"]  # no temporary left
 
 
-def test_a_diverging_recipe_is_one_line_exit_2_and_exports_nothing(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kerascnn",
-            "run",
-            "deep_mnist",
-            "--smoke",
-            "--learning-rate",
-            "1e38",  # the first update overflows float32
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 2
-    errors = [line for line in done.stderr.splitlines() if line.startswith("kerascnn: error")]
+def test_a_diverging_recipe_is_one_line_exit_2_and_exports_nothing(in_tmp, capfd):
+    from kerascnn.cli import main
+
+    tmp_path = in_tmp
+    # --learning-rate 1e38: the first update overflows float32.
+    code = main(["run", "deep_mnist", "--smoke", "--learning-rate", "1e38"])
+    stderr = capfd.readouterr().err
+    assert code == 2, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("kerascnn: error")]
     assert len(errors) == 1
     assert re.search("training diverged: loss became (nan|inf) at epoch 1, step", errors[0])
     assert "lower the learning rate (now 1e+38" in errors[0]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in stderr
     assert not (tmp_path / "saved_models").exists()
     (run_dir,) = (tmp_path / "runs" / "deep_mnist").iterdir()
     assert not (run_dir / "metrics.json").exists()  # a failed run records no results
