@@ -525,15 +525,19 @@ def test_a_finished_run_samples_the_generator_it_exported(gan_run):
     )
 
 
-def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path):
+def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path, monkeypatch, capfd):
+    import runpy
+    from types import SimpleNamespace
+
+    # The script's main() in this process (a subprocess would import TensorFlow again).
+    script = Path(__file__).resolve().parent.parent / "scripts" / "score_gan.py"
+    score_main = runpy.run_path(str(script), run_name="score_gan")["main"]
+
     def score(*arguments):
-        return subprocess.run(
-            [sys.executable, "scripts/score_gan.py", *map(str, arguments)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        monkeypatch.setattr(sys, "argv", [str(script), *map(str, arguments)])
+        code = score_main()
+        out, err = capfd.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
     done = score(gan_run.run_dir)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -550,19 +554,17 @@ def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["export", "run"])
-def test_sample_command_writes_a_grid(gan_run, tmp_path, source):
+def test_sample_command_writes_a_grid(gan_run, tmp_path, source, capfd):
     from matplotlib.image import imread
+
+    from kerascnn.cli import main
 
     path = gan_run.export_dir if source == "export" else gan_run.run_dir
     out = tmp_path / "grid.png"
-    done = subprocess.run(
-        [sys.executable, "-m", "kerascnn", "sample", str(path), "--n", "16", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"samples: {out}" in done.stdout
+    code = main(["sample", str(path), "--n", "16", "--out", str(out)])
+    done = capfd.readouterr()
+    assert code == 0, done.err[-2000:]
+    assert f"samples: {out}" in done.out
     pixels = imread(out)
     assert pixels.shape[:2] == (330, 1040)  # 16 images, 8 columns of 1.3 in, 2 rows + title
 
@@ -575,17 +577,15 @@ def test_sample_command_writes_a_grid(gan_run, tmp_path, source):
         (["{export}", "--out", "x.jpg"], "--out must name a .png file"),
     ],
 )
-def test_sample_command_rejects_bad_input_in_one_line(gan_run, tmp_path, arguments, message):
+def test_sample_command_rejects_bad_input_in_one_line(
+    gan_run, tmp_path, monkeypatch, capfd, arguments, message
+):
+    from kerascnn.cli import main
+
     names = {"empty": tmp_path, "export": gan_run.export_dir}
-    done = subprocess.run(
-        [sys.executable, "-m", "kerascnn", "sample", *(a.format(**names) for a in arguments)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    assert main(["sample", *(a.format(**names) for a in arguments)]) == 2
+    lines = capfd.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert not list(tmp_path.glob("x.*"))
 
