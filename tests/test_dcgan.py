@@ -549,7 +549,10 @@ def test_score_script_scores_a_checkpoint_three_ways(gan_run, tmp_path, monkeypa
         "averaged weights, statistics measured for them",
     ]
     refused = score(tmp_path)
-    assert refused.returncode == 2 and "is not a run directory (no readable recipe.json)" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "is not a run directory (no readable recipe.json)" in refused.stderr
+    )
     assert "Traceback" not in refused.stderr
 
 

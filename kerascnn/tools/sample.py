@@ -31,9 +31,9 @@ def load_sampler(source: str | Path):
                 "pass the export of a GAN recipe such as saved_models/dcgan/1"
             )
         # Through `trained`: the SavedModel's variables live as long as the object holding them.
-        return (
-            lambda noise: np.asarray(trained.saved_model.serve(tf.constant(noise)))
-        ), int(spec.shape[-1])
+        return (lambda noise: np.asarray(trained.saved_model.serve(tf.constant(noise)))), int(
+            spec.shape[-1]
+        )
     if trained.recipe is None or task_of(trained.recipe).name != "gan":
         raise KerasCNNError(
             f"{source} is a run of {trained.model.name!r}, not of a GAN; pass a run of a GAN recipe"
