@@ -117,11 +117,6 @@ def read_history(run_dir) -> dict[str, list[float]]:
     return {name: [_number(row.get(name)) for row in rows] for name in columns}
 
 
-def values(history: dict[str, list[float]], key: str) -> list[float]:
-    """The epochs' values of `key` that were taken (NaN left out)."""
-    return [value for value in history.get(key, []) if not math.isnan(value)]
-
-
 def keep_history(run_dir, epochs: int) -> None:
     """Drops the rows of epochs after the checkpoint from a resumed run's history."""
     path = history_path(run_dir)
@@ -219,7 +214,6 @@ class Trained:
     path: Path
     recipe: Recipe | None = None
     metrics: dict = dataclasses.field(default_factory=dict)
-    run_dir: Path | None = None
     saved_model: object = None
 
     @property
@@ -271,6 +265,5 @@ def load_trained(source, *, serving: bool = False) -> Trained:
         path=path,
         recipe=read_recipe(folder) if folder and (folder / RECIPE).is_file() else None,
         metrics=read_metrics(folder) if folder else {},
-        run_dir=None if exported else folder,
         saved_model=saved_model,
     )

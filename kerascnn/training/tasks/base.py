@@ -50,11 +50,14 @@ class Task:
         """The checks of settings this task constrains (RecipeError when one is wrong): by
         default, no plateau schedule (it watches a classifier's validation loss) and images with
         class labels."""
+        self.check_no_plateau(recipe)
+        self.check_labelled_images(recipe)
+
+    def check_no_plateau(self, recipe) -> None:
         if recipe.optimizer.schedule == "plateau":
             raise RecipeError(
                 f"optimizer.schedule='plateau' is for classifiers; {recipe.model.name!r} is not one"
             )
-        self.check_labelled_images(recipe)
 
     def check_labelled_images(self, recipe) -> None:
 

@@ -41,10 +41,7 @@ class CaptioningTask(Task):
     def check(self, recipe) -> None:
         """What a captioned source can honour, and no augmentation (it would falsify captions)."""
 
-        if recipe.optimizer.schedule == "plateau":
-            raise RecipeError(
-                f"optimizer.schedule='plateau' is for classifiers; {recipe.model.name!r} is not one"
-            )
+        self.check_no_plateau(recipe)
         if recipe.augmentation != "none":
             raise RecipeError(
                 f"augmentation {recipe.augmentation!r} would make captions wrong (a flipped scene "
