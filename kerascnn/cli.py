@@ -9,6 +9,7 @@
     kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
     kerascnn caption saved_models/captioning/1 scene.png [more.png ...] [--beam 3 with a run dir]
     kerascnn profile alexnet
+    kerascnn export runs/deep_mnist/20261122-081500 --format litert --quantize int8
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
 """
@@ -199,6 +200,21 @@ def _caption(args) -> None:
         print(f"{path}: {text}")
 
 
+def _export(args) -> None:
+    from kerascnn.tools.export import describe, export_run
+
+    version = export_run(
+        args.source,
+        format=args.format,
+        quantize=args.quantize,
+        calibration_images=args.calibration_images,
+        verify_images=args.verify_images,
+        data_dir=args.data_dir,
+        export_dir=args.export_dir,
+    )
+    print(describe(version))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -258,6 +274,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--beam", type=int, default=0, help="beam width (default 0: greedy; run directories only)"
     )
     caption.set_defaults(handler=_caption)
+    export = commands.add_parser(
+        "export",
+        help="export a run's model for TensorFlow, onnxruntime or LiteRT, verified in that runtime",
+    )
+    export.add_argument(
+        "source", help="a run directory (runs/deep_mnist/<time>) or an export (saved_models/NAME/N)"
+    )
+    # Formats and quantizations are checked by kerascnn.export.check_request (one source).
+    export.add_argument(
+        "--format", default="saved_model", help="saved_model (default), onnx or litert"
+    )
+    export.add_argument(
+        "--quantize", help="LiteRT only: float16 (weights) or int8 (full integer, calibrated)"
+    )
+    export.add_argument(
+        "--calibration-images",
+        type=int,
+        metavar="N",
+        help="int8 only: training images the activation ranges are calibrated on (default 500)",
+    )
+    export.add_argument(
+        "--verify-images",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="test images the export is compared with the Keras model on (default 1000)",
+    )
+    export.add_argument(
+        "--data-dir", help="the run's dataset from this folder, where the run read it elsewhere"
+    )
+    export.add_argument(
+        "--export-dir", help="where exports go (default: the recipe's, saved_models/)"
+    )
+    export.set_defaults(handler=_export)
     return parser
 
 

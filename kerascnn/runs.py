@@ -15,6 +15,11 @@ Every reader and writer of a run's files goes through this module:
 A run directory belongs to one recipe (its `recipe.json`). Running the same recipe again continues
 the newest unfinished run of it; a finished one is never trained over.
 
+An export (`kerascnn.export`) is a numbered version `saved_models/<recipe>/<N>/`: a SavedModel with
+`model.keras` beside it, or one model file for another runtime (`exported_file`: `model.onnx`,
+`model.tflite`, `model_float16.tflite`, `model_int8.tflite`) with `export.json`; each keeps the
+run's `recipe.json` and `metrics.json`.
+
 `load_trained(source)` is the one way to get a trained model back, from a run directory, an export
 (`saved_models/NAME/VERSION`) or a `.keras` file: `kerascnn report`, `sample`, `caption`,
 `--init-from` and ensembles all use it, so they all see the same weights.
@@ -49,6 +54,16 @@ REPORT = "report"
 # An export's own files (`kerascnn.export`): the SavedModel's graph and the Keras model beside it.
 SAVED_MODEL = "saved_model.pb"
 EXPORTED_MODEL = "model.keras"
+# An export for another runtime (`kerascnn export RUN --format onnx|litert`): one model file, named
+# by format and quantization (`exported_file`), beside the run's recipe and metrics and
+# `export.json`, what the export was made from and what its verification in its runtime found.
+EXPORTED_FILES = {
+    ("onnx", None): "model.onnx",
+    ("litert", None): "model.tflite",
+    ("litert", "float16"): "model_float16.tflite",
+    ("litert", "int8"): "model_int8.tflite",
+}
+EXPORT_RECORD = "export.json"
 
 
 def new_run_dir(runs_dir, name: str) -> Path:
@@ -229,6 +244,19 @@ class Trained:
             raise KerasCNNError(
                 f"{self.path} cannot be loaded as a Keras model ({type(error).__name__}: {first})"
             ) from None
+
+
+def exported_file(format: str, quantize: str | None = None) -> str:
+    """The file name of an export for another runtime: `model.onnx`, `model.tflite`,
+    `model_float16.tflite`, `model_int8.tflite`."""
+    return EXPORTED_FILES[format, quantize]
+
+
+def read_export_record(folder) -> dict:
+    """What an export for another runtime recorded about itself (`EXPORT_RECORD`); {} for a
+    SavedModel export or a folder without one."""
+    record = _read_json(Path(folder) / EXPORT_RECORD)
+    return record if isinstance(record, dict) else {}
 
 
 def model_files(source) -> list[Path]:

@@ -44,6 +44,9 @@ class Task:
     target_field: str = ""  # the recipe field that holds the published figure
     # Whether a held-out split is evaluated during training (validation data, held-out images).
     evaluates_held_out = False
+    # Whether its export may go to other runtimes (ONNX, LiteRT, quantized), where it is verified
+    # by its outputs and top-1 labels on test images (`kerascnn.tools.export`): a classifier's.
+    runtime_exports = False
 
     # -- the recipe --------------------------------------------------------------------------
     def check(self, recipe) -> None:

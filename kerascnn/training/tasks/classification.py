@@ -40,6 +40,7 @@ class ClassificationTask(Task):
     kind = "a classifier"
     target_field = "target_accuracy"
     evaluates_held_out = True
+    runtime_exports = True
 
     def check(self, recipe) -> None:
         """Images with class labels; every schedule, the plateau one included."""
@@ -156,8 +157,9 @@ class ClassificationTask(Task):
         return model, metrics
 
     def export_parts(self, model, recipe, test):
-        """(the model to export, a batch on which the reloaded export must agree with it)."""
-        return model, next(iter(test))[0].numpy()
+        """(the model to export: the main output alone, as evaluated; a batch on which the
+        reloaded export must agree with it)."""
+        return inference_model(model, recipe), next(iter(test))[0].numpy()
 
     def headline(self, metrics) -> str:
         return f"test accuracy {100 * metrics['test_accuracy']:.2f} % (loss {metrics['test_loss']:.4f})"
