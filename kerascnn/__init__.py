@@ -16,6 +16,7 @@ _LAZY = {
     "create_model": ("kerascnn.models", "create_model"),
     "list_models": ("kerascnn.models", "list_models"),
     "export": ("kerascnn.export", "export_model"),
+    "predict": ("kerascnn.tools.predict", "predict"),
     "export_run": ("kerascnn.tools.export", "export_run"),
 }
 __all__ = ["__version__", *_LAZY]

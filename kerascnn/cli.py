@@ -9,6 +9,7 @@
     kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
     kerascnn caption saved_models/captioning/1 scene.png [more.png ...] [--beam 3 with a run dir]
     kerascnn profile alexnet
+    kerascnn predict runs/deep_mnist/20261122-081500 seven.png photo.jpg [--top 3] [--json]
     kerascnn export runs/deep_mnist/20261122-081500 --format litert --quantize int8
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
@@ -215,6 +216,16 @@ def _export(args) -> None:
     print(describe(version))
 
 
+def _predict(args) -> None:
+    from kerascnn.tools.predict import format_predictions, predict
+
+    predictions = predict(args.source, args.images, top=args.top)
+    if args.json:
+        print(json.dumps([prediction.to_dict() for prediction in predictions], indent=2))
+    else:
+        print(format_predictions(predictions))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -274,6 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--beam", type=int, default=0, help="beam width (default 0: greedy; run directories only)"
     )
     caption.set_defaults(handler=_caption)
+    predict = commands.add_parser(
+        "predict", help="classify image files with a trained classifier: top classes per image"
+    )
+    predict.add_argument(
+        "source", help="a classifier's run directory, export (saved_models/NAME/N) or .keras file"
+    )
+    predict.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, GIF), any size")
+    predict.add_argument(
+        "--top", type=int, default=5, help="classes to show per image, best first (default 5)"
+    )
+    predict.add_argument(
+        "--json", action="store_true", help="print JSON: per image its top classes"
+    )
+    predict.set_defaults(handler=_predict)
     export = commands.add_parser(
         "export",
         help="export a run's model for TensorFlow, onnxruntime or LiteRT, verified in that runtime",

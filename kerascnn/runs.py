@@ -4,6 +4,8 @@ Every reader and writer of a run's files goes through this module:
 
     runs/<recipe>/<YYYYmmdd-HHMMSS>/
         recipe.json          the resolved recipe, written first
+        data.json            the data it trains on (`DatasetInfo`: class names, image shape and
+                             adaptation), written when training starts
         history.csv          one row per epoch (empty cells: a score not taken that epoch)
         checkpoints/last/    the resumable state (`kerascnn.training.resume`)
         tensorboard/         scalars, images, graph
@@ -44,6 +46,7 @@ from kerascnn.config import Recipe, from_dict, to_dict
 from kerascnn.errors import KerasCNNError
 
 RECIPE = "recipe.json"
+DATA = "data.json"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 FINAL_MODEL = "model.keras"
@@ -99,6 +102,21 @@ def read_recipe(run_dir) -> Recipe:
             "runs/deep_mnist/20261122-081500"
         )
     return from_dict(record)
+
+
+def write_data(run_dir: Path, info: dict) -> None:
+    """Records the data a run trains on (`dataclasses.asdict` of its `DatasetInfo`); a finished
+    run's and an export's `metrics.json` hold the same under "data"."""
+    files.write_json(Path(run_dir) / DATA, info)
+
+
+def read_data(folder) -> dict:
+    """The data a run or export recorded (class names, image shape, adaptation); {} if none."""
+    folder = Path(folder)
+    data = read_metrics(folder).get("data")
+    if not isinstance(data, dict):
+        data = _read_json(folder / DATA)
+    return data if isinstance(data, dict) else {}
 
 
 def write_metrics(run_dir: Path, metrics: dict) -> None:
@@ -223,12 +241,14 @@ class Trained:
     `.keras` file's model), loaded on first use from `path`. `saved_model`: for an export loaded
     with `serving`, its reloaded SavedModel, whose `serve` signature is what a deployment runs.
     `recipe` and `metrics`: what the run or export recorded (None and {} for a bare `.keras`
-    file).
+    file). `data`: the data it trained on (`read_data`: class names, image shape, adaptation; {}
+    when not recorded).
     """
 
     path: Path
     recipe: Recipe | None = None
     metrics: dict = dataclasses.field(default_factory=dict)
+    data: dict = dataclasses.field(default_factory=dict)
     saved_model: object = None
 
     @property
@@ -293,5 +313,6 @@ def load_trained(source, *, serving: bool = False) -> Trained:
         path=path,
         recipe=read_recipe(folder) if folder and (folder / RECIPE).is_file() else None,
         metrics=read_metrics(folder) if folder else {},
+        data=read_data(folder) if folder else {},
         saved_model=saved_model,
     )

@@ -31,28 +31,39 @@ def adapt_images(dataset: tf.data.Dataset, source, target) -> tf.data.Dataset:
     source, target = tuple(source), tuple(target)
     if source == target:
         return dataset
-    if target[2] not in (1, 3) or source[2] not in (1, 3):
+    check_channels(source, target)
+    return dataset.map(
+        lambda image, label: (adapt_image(image, source, target), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def adapt_image(image, source, target) -> tf.Tensor:
+    """One uint8 image of shape `source` as `target`, by the rules above (what `adapt_images`
+    does to every example; `kerascnn predict` does it to a user's image)."""
+    source, target = tuple(source), tuple(target)
+    check_channels(source, target)
+    image = tf.convert_to_tensor(image, dtype=tf.uint8)
+    if source[2] == 1 and target[2] == 3:
+        image = tf.image.grayscale_to_rgb(image)
+    elif source[2] == 3 and target[2] == 1:
+        image = tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), tf.uint8)
+    if source[:2] != target[:2]:
+        if _pads(source, target):
+            image = tf.image.resize_with_crop_or_pad(image, target[0], target[1])
+        else:
+            resized = tf.image.resize(image, target[:2], method="bilinear", antialias=True)
+            image = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return image
+
+
+def check_channels(source, target) -> None:
+    """Refuses channel counts that do not convert (only 1 and 3 do)."""
+    if source[2] != target[2] and (target[2] not in (1, 3) or source[2] not in (1, 3)):
         raise DataError(
             f"cannot adapt {source[2]}-channel images to {target[2]} channels; "
             "only 1 and 3 channels convert (set data.image_shape to the dataset's channels)"
         )
-
-    def adapt(image, label):
-        if source[2] == 1 and target[2] == 3:
-            image = tf.image.grayscale_to_rgb(image)
-        elif source[2] == 3 and target[2] == 1:
-            image = tf.cast(
-                tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), tf.uint8
-            )
-        if source[:2] != target[:2]:
-            if _pads(source, target):
-                image = tf.image.resize_with_crop_or_pad(image, target[0], target[1])
-            else:
-                resized = tf.image.resize(image, target[:2], method="bilinear", antialias=True)
-                image = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-        return image, label
-
-    return dataset.map(adapt, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _pads(source, target) -> bool:

@@ -43,3 +43,15 @@ def preprocessing_of(model: keras.Model) -> list[keras.layers.Layer]:
         if not isinstance(layer, keras.layers.InputLayer):
             front.append(layer)
     return []
+
+
+def takes_pixels(model: keras.Model) -> bool:
+    """Whether `model` takes pixel values 0-255: it holds `rescale` (`taking_pixels`), itself or
+    in a model it holds (an ensemble's members), rather than being a builder's bare network,
+    which takes [0, 1]."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Rescaling) and layer.name == "rescale":
+            return True
+        if isinstance(layer, keras.Model) and takes_pixels(layer):
+            return True
+    return False

@@ -229,6 +229,8 @@ def run_recipe(
                     progress, best_weights = resume.restore(model, run_dir)
             print(f"resuming {run_dir} {_position(progress, recipe)}", flush=True)
             runs.keep_history(run_dir, progress.epoch)
+        # What `kerascnn predict` needs of the data (class names, adaptation) also before the end.
+        runs.write_data(run_dir, dataclasses.asdict(data.info))
         cluster.check_same_position(strategy, progress.epoch, progress.step)
         (run_dir / runs.CHECKPOINT).parent.mkdir(exist_ok=True)
         started_at = {"epoch": progress.epoch + 1, "step": progress.step + 1}

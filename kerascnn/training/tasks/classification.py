@@ -222,7 +222,7 @@ def compile_classifier(model: keras.Model, recipe, optimizer="rmsprop") -> None:
     With label smoothing the labels are one-hot (see `ClassificationTask.fit_data`): Keras' sparse
     cross-entropy has no smoothing.
     """
-    from_logits = recipe.model.args.get("classifier_activation", "softmax") is None
+    from_logits = gives_logits(recipe)
     if recipe.label_smoothing:
         loss = keras.losses.CategoricalCrossentropy(
             from_logits=from_logits, label_smoothing=recipe.label_smoothing
@@ -243,6 +243,12 @@ def compile_classifier(model: keras.Model, recipe, optimizer="rmsprop") -> None:
     )
 
 
+def gives_logits(recipe) -> bool:
+    """Whether the recipe's classifier ends in logits (`classifier_activation=None`) rather than
+    probabilities."""
+    return recipe.model.args.get("classifier_activation", "softmax") is None
+
+
 def inference_model(model: keras.Model, recipe) -> keras.Model:
     """The model evaluated and exported: the main output only, compiled for `evaluate`."""
     if not heads(model):
@@ -252,4 +258,4 @@ def inference_model(model: keras.Model, recipe) -> keras.Model:
     return inference
 
 
-__all__ = ["ClassificationTask", "compile_classifier", "heads", "inference_model"]
+__all__ = ["ClassificationTask", "compile_classifier", "gives_logits", "heads", "inference_model"]
