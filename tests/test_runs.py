@@ -147,5 +147,16 @@ def test_only_runs_loads_trained_models_and_knows_the_file_names():
             continue
         text = path.read_text()
         assert "load_model(" not in text or path.parent.name == "models", path
-        for name in ('"recipe.json"', '"metrics.json"', '"history.csv"', '"checkpoints"'):
+        for name in (
+            '"recipe.json"',
+            '"metrics.json"',
+            '"history.csv"',
+            '"checkpoints"',
+            # An export's own files (kerascnn.export writes them under the names runs gives).
+            '"model.onnx"',
+            '"model.tflite"',
+            '"model_float16.tflite"',
+            '"model_int8.tflite"',
+            '"export.json"',
+        ):
             assert not re.search(re.escape(name), text), f"{path} spells {name}"
