@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -68,47 +69,100 @@ def png_bytes(figure: Figure, *, dpi: int = 100) -> bytes:
 
 
 def _show_image(axis, image) -> None:
-    image = np.asarray(image, dtype=np.float32)
-    if image.shape[-1] == 1:
-        axis.imshow(image[..., 0], cmap="gray", vmin=0, vmax=max(1.0, float(image.max())))
-    else:
-        low, high = float(image.min()), float(image.max())
-        axis.imshow((image - low) / max(high - low, 1e-8))
+    axis.imshow(_display(image))
     axis.set_xticks([])
     axis.set_yticks([])
 
 
-def _grid(count: int, columns: int, cell: tuple[float, float], title_height: float):
-    """A figure with a grid of `count` panels of `cell` inches, the unused ones blank, and
-    `title_height` inches for its title: (figure, the first `count` axes)."""
-    panels = max(1, count)
-    columns = min(columns, panels)
-    rows = -(-panels // columns)
-    width, height = cell
-    figure = Figure(figsize=(width * columns, height * rows + title_height), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axis in axes[count:]:
-        axis.axis("off")
-    return figure, axes[:count]
+def _display(image, cmap=None) -> np.ndarray:
+    """`image` as RGB floats in [0, 1]: grey from 0 up to its maximum (at least 1), colour
+    stretched to its own range, or a single channel through `cmap`, stretched to its range."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if cmap is not None:
+        channel = image[..., 0]
+        low, high = float(channel.min()), float(channel.max())
+        return colormaps[cmap]((channel - low) / max(high - low, 1e-8))[..., :3]
+    if image.shape[-1] == 1:
+        return np.repeat(np.clip(image / max(1.0, float(image.max())), 0, 1), 3, axis=-1)
+    low, high = float(image.min()), float(image.max())
+    return (image[..., :3] - low) / max(high - low, 1e-8)
+
+
+def _resized(tile: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize: every tile of a mosaic fills its cell, like imshow in an axis."""
+    rows = np.arange(height) * tile.shape[0] // height
+    columns = np.arange(width) * tile.shape[1] // width
+    return tile[rows][:, columns]
+
+
+def _mosaic(
+    rows: list[list], titles: list[list], colors: list[list], *, cell_inches: float, title: str
+) -> Figure:
+    """Rows of RGB tiles (each titled) drawn as one image on one axis.
+
+    A grid of 64 matplotlib axes takes seconds to lay out and draw, every epoch; one image
+    with text on top draws in a fraction of that and looks the same.
+    """
+    tiles = [tile for row in rows for tile in row]
+    side = max(max(tile.shape[0], tile.shape[1]) for tile in tiles) if tiles else 1
+    side = max(side, 24)  # titles need room at small sizes
+    columns = max([len(row) for row in rows] + [1])
+    gap = max(1, side // 12)
+    band = side // 3 if any(text for row in titles for text in row) else 0
+    cell_height, cell_width = band + side + gap, side + gap
+    canvas = np.ones((len(rows) * cell_height + gap, columns * cell_width + gap, 3), np.float32)
+    for r, row in enumerate(rows):
+        for c, tile in enumerate(row):
+            top, left = r * cell_height + band + gap, c * cell_width + gap
+            canvas[top : top + side, left : left + side] = _resized(tile, side, side)
+    width = cell_inches * columns
+    heading = 0.4 if title else 0.0
+    height = width * canvas.shape[0] / canvas.shape[1]
+    figure = Figure(figsize=(width, height + heading))
+    axis = figure.add_axes((0, 0, 1, height / (height + heading)))
+    axis.imshow(canvas, interpolation="nearest")
+    axis.set_axis_off()
+    for r, row in enumerate(titles):
+        for c, text in enumerate(row):
+            if text:
+                x, y = c * cell_width + gap + side / 2, r * cell_height + gap + band * 0.9
+                axis.text(x, y, text, ha="center", va="bottom", fontsize=8, color=colors[r][c])
+    if title:
+        figure.suptitle(title, y=1 - 0.08 / (height + heading), va="top")
+    return figure
 
 
 def image_grid(images, titles=None, *, columns: int = 8, title: str = "", colors=None) -> Figure:
     """A grid of images (uint8 or float, 1 or 3 channels), each with an optional small title."""
-    figure, axes = _grid(len(images), columns, (1.3, 1.45), 0.4 if title else 0)
-    for index, axis in enumerate(axes):
-        _show_image(axis, images[index])
-        if titles is not None:
-            color = colors[index] if colors is not None else "black"
-            axis.set_title(titles[index], fontsize=8, color=color)
-    if title:
-        figure.suptitle(title)
-    return figure
+    tiles = [_display(image) for image in images]
+    texts = list(titles) if titles is not None else [""] * len(tiles)
+    shades = list(colors) if colors is not None else ["black"] * len(tiles)
+    columns = max(1, min(columns, len(tiles)))
+    rows = [slice(start, start + columns) for start in range(0, len(tiles), columns)]
+    return _mosaic(
+        [tiles[r] for r in rows] or [[]],
+        [texts[r] for r in rows] or [[]],
+        [shades[r] for r in rows] or [[]],
+        cell_inches=1.3,
+        title=title,
+    )
 
 
 def caption_grid(images, generated, references, *, columns: int = 4, title: str = "") -> Figure:
     """Images with the caption a model wrote (black) over one of their references (grey)."""
 
-    figure, axes = _grid(len(images), columns, (2.8, 3.6), 0.5 if title else 0)
+    # A few panels with paragraphs of text: matplotlib's layout engine places those best.
+    panels = max(1, len(images))
+    columns = min(columns, panels)
+    rows = -(-panels // columns)
+    figure = Figure(
+        figsize=(2.8 * columns, 3.6 * rows + (0.5 if title else 0)), layout="constrained"
+    )
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis in axes[len(images) :]:
+        axis.axis("off")
     for index, axis in enumerate(axes):
         _show_image(axis, images[index])
         caption = textwrap.fill(generated[index] or "(empty)", 34)
@@ -176,20 +230,13 @@ def filters_figure(kernel, *, title: str = "") -> Figure:
 
 def feature_maps_figure(image, maps, *, per_layer: int = 8) -> Figure:
     """One image and the first `per_layer` channels of each (layer name, feature map) after it."""
-    rows = 1 + len(maps)
-    figure = Figure(figsize=(1.3 * per_layer, 1.5 * rows), layout="constrained")
-    axes = figure.subplots(rows, per_layer, squeeze=False)
-    for axis in axes.ravel():
-        axis.axis("off")
-    _show_image(axes[0, 0], image)
-    axes[0, 0].set_title("input", fontsize=8)
-    for row, (name, feature_map) in enumerate(maps, start=1):
-        for channel in range(min(per_layer, feature_map.shape[-1])):
-            axis = axes[row, channel]
-            axis.imshow(feature_map[..., channel], cmap="viridis")
-            axis.set_title(f"{name}:{channel}" if channel == 0 else str(channel), fontsize=7)
-    figure.suptitle("feature maps of one test image")
-    return figure
+    rows, titles = [[_display(image)]], [["input"]]
+    for name, feature_map in maps:
+        count = min(per_layer, feature_map.shape[-1])
+        rows.append([_display(feature_map[..., c], cmap="viridis") for c in range(count)])
+        titles.append([f"{name}:0"] + [str(c) for c in range(1, count)])
+    colors = [["black"] * len(row) for row in rows]
+    return _mosaic(rows, titles, colors, cell_inches=1.3, title="feature maps of one test image")
 
 
 def layer_time_figure(shares: dict, *, title: str = "") -> Figure:
