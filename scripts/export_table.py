@@ -83,8 +83,9 @@ def saved_model_size(version: Path) -> int:
 def runtime_of(version: Path, format: str, quantize: str | None, threads: int):
     """(the export loaded in its runtime as images -> outputs, its size in bytes)."""
     if format == "saved_model":
-        serve = runs.load_trained(version, serving=True).saved_model.serve
-        return (lambda images: serve(tf.constant(images)).numpy()), saved_model_size(version)
+        # The loaded object, not only its `serve`: the function needs its variables alive.
+        loaded = runs.load_trained(version, serving=True).saved_model
+        return (lambda images: loaded.serve(tf.constant(images)).numpy()), saved_model_size(version)
     file = version / runs.exported_file(format, quantize)
     return open_runtime(file, threads=threads), file.stat().st_size
 
@@ -153,6 +154,8 @@ def measure(run_dir: Path, args) -> dict:
         "test_images": len(images),
         "calibration_images": args.calibration_images,
         "threads": threads,
+        # Other work on the machine slows every runtime: the timings are comparable within a run.
+        "load_average": os.getloadavg()[0],
         "exports": rows,
         "int8_goal_met": int8["accuracy_points_vs_saved_model"] >= -GOAL_POINTS
         and int8["size_vs_saved_model"] <= GOAL_SIZE,
@@ -162,8 +165,9 @@ def measure(run_dir: Path, args) -> dict:
 
 def table(result: dict) -> str:
     lines = [
-        f"`{result['recipe']}` ({result['epochs']} epochs; {result['test_images']:,} test "
-        f"images; {result['threads']} threads)",
+        f"`{result['recipe']}` ({result['epochs']} epoch{'' if result['epochs'] == 1 else 's'}; "
+        f"{result['test_images']:,} test images; {result['threads']} threads; load average "
+        f"{result['load_average']:.1f} when timed)",
         "",
         "| format | size | vs SavedModel | test accuracy | vs float32 | images/s (1) | "
         f"images/s ({BATCH}) |",
