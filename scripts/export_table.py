@@ -144,12 +144,13 @@ def measure(run_dir: Path, args) -> dict:
         row["accuracy_points_vs_saved_model"] = 100 * (
             row["test_accuracy"] - reference["test_accuracy"]
         )
-    int8 = rows[-1]
+    int8, trained = rows[-1], runs.read_metrics(run_dir)
     return {
         "recipe": recipe.name,
         "run": str(run_dir),
-        "epochs": runs.read_metrics(run_dir).get("epochs"),
-        "run_test_accuracy": runs.read_metrics(run_dir).get("test_accuracy"),
+        "epochs": trained.get("epochs"),
+        "train_images": trained.get("data", {}).get("num_train"),
+        "run_test_accuracy": trained.get("test_accuracy"),
         "data": data.info.source,
         "test_images": len(images),
         "calibration_images": args.calibration_images,
@@ -165,8 +166,9 @@ def measure(run_dir: Path, args) -> dict:
 
 def table(result: dict) -> str:
     lines = [
-        f"`{result['recipe']}` ({result['epochs']} epoch{'' if result['epochs'] == 1 else 's'}; "
-        f"{result['test_images']:,} test images; {result['threads']} threads; load average "
+        f"`{result['recipe']}` ({result['epochs']} epoch{'' if result['epochs'] == 1 else 's'} "
+        f"of {result['train_images']:,} images; {result['test_images']:,} test images; "
+        f"{result['threads']} threads; load average "
         f"{result['load_average']:.1f} when timed)",
         "",
         "| format | size | vs SavedModel | test accuracy | vs float32 | images/s (1) | "
