@@ -240,9 +240,9 @@ class Trained:
     `model`: the Keras model (a run's final model, else its last checkpoint; an export's or a
     `.keras` file's model), loaded on first use from `path`. `saved_model`: for an export loaded
     with `serving`, its reloaded SavedModel, whose `serve` signature is what a deployment runs.
-    `recipe` and `metrics`: what the run or export recorded (None and {} for a bare `.keras`
-    file). `data`: the data it trained on (`read_data`: class names, image shape, adaptation; {}
-    when not recorded).
+    `recipe` and `metrics`: what the run or export recorded, also for its `.keras` files given
+    by path (None and {} for a `.keras` file on its own). `data`: the data it trained on
+    (`read_data`: class names, image shape, adaptation; {} when not recorded).
     """
 
     path: Path
@@ -309,10 +309,20 @@ def load_trained(source, *, serving: bool = False) -> Trained:
     saved_model = None
     if exported and serving:
         saved_model = tf.saved_model.load(str(folder))
+    records = folder or _holder(source)
     return Trained(
         path=path,
-        recipe=read_recipe(folder) if folder and (folder / RECIPE).is_file() else None,
-        metrics=read_metrics(folder) if folder else {},
-        data=read_data(folder) if folder else {},
+        recipe=read_recipe(records) if records and (records / RECIPE).is_file() else None,
+        metrics=read_metrics(records) if records else {},
+        data=read_data(records) if records else {},
         saved_model=saved_model,
     )
+
+
+def _holder(path: Path) -> Path | None:
+    """The run or export whose model file `path` is (a run's `model.keras` or checkpoint, an
+    export's `model.keras`), so its records describe it; None for a file on its own."""
+    for folder in (path.parent, path.parent.parent.parent):
+        if (folder / RECIPE).is_file() and path in model_files(folder):
+            return folder
+    return None

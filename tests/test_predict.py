@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -121,6 +122,21 @@ def test_the_export_and_its_keras_file_predict_what_the_run_does(trained, classi
         for a, b in zip(from_run, again, strict=True):
             np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
             assert a.top == b.top
+            assert a.adaptation == b.adaptation
+
+
+def test_a_keras_file_of_a_run_is_described_by_the_run(trained, tmp_path):
+    """A run's or export's own `.keras` file, given by path, has its run's records."""
+    for path in (
+        trained.run_dir / runs.FINAL_MODEL,
+        trained.run_dir / runs.CHECKPOINT / "model.keras",
+        trained.export_dir / runs.EXPORTED_MODEL,
+    ):
+        loaded = runs.load_trained(path)
+        assert loaded.recipe is not None and loaded.recipe.name == "lenet5", path
+        assert loaded.data["source_shape"] == [28, 28, 1], path
+    moved = runs.load_trained(shutil.copy(trained.run_dir / runs.FINAL_MODEL, tmp_path))
+    assert moved.recipe is None and moved.data == {}
 
 
 def test_a_jpeg_and_a_large_colour_image_are_adapted_as_the_training_data_was(
@@ -230,13 +246,16 @@ def test_a_pixel_taking_model_with_probabilities_is_used_as_it_is(tmp_path):
 
 @pytest.fixture(scope="module")
 def not_classifiers(tmp_path_factory):
-    """A DCGAN generator (noise in) and its discriminator (one logit out) as .keras files, and a
-    folder with a DCGAN recipe: no classifier among them."""
+    """A DCGAN (a subclassed model), its generator (noise in) and its discriminator (one logit
+    out) as .keras files, and folders with a DCGAN's and a captioner's recipe: no classifier."""
     folder = tmp_path_factory.mktemp("not_classifiers")
     generator = create_model("dcgan_generator", image_shape=(32, 32, 1))
     generator.save(folder / "generator.keras")
     discriminator = create_model("dcgan_discriminator", input_shape=(32, 32, 1))
     discriminator.save(folder / "discriminator.keras")
+    gan = create_model("dcgan", image_shape=(32, 32, 1), base_filters=8)
+    gan.compile(d_optimizer=keras.optimizers.Adam(), g_optimizer=keras.optimizers.Adam())
+    gan.save(folder / "dcgan.keras")
     gan_run = folder / "runs" / "dcgan" / "1"
     gan_run.mkdir(parents=True)
     runs.write_recipe(gan_run, recipes.get("dcgan"))
@@ -254,6 +273,7 @@ def not_classifiers(tmp_path_factory):
         ("runs/dcgan/1", r"holds a GAN \('dcgan'\), not a classifier"),
         ("runs/captioning/1", r"holds a captioner \('show_and_tell'\), not a classifier"),
         ("generator.keras", "input is not one image of fixed size"),
+        ("dcgan.keras", "holds a DCGAN model, not a classifier of images"),
         ("discriminator.keras", r"output has shape \(None, 1\), not class probabilities"),
         ("runs", "holds no trained model"),
         ("nowhere", "holds no trained model"),

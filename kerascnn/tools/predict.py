@@ -131,7 +131,14 @@ def load_classifier(source) -> Classifier:
 
 
 def _image_input(model: keras.Model, source) -> tuple[int, int, int]:
-    shapes = [tuple(tensor.shape[1:]) for tensor in model.inputs]
+    # A subclassed model (a DCGAN, a captioner) has no symbolic inputs to read.
+    inputs = getattr(model, "inputs", None)
+    if not inputs or not getattr(model, "outputs", None):
+        raise KerasCNNError(
+            f"{source} holds a {type(model).__name__} model, not a classifier of images; pass "
+            "a classifier's run, export or .keras file"
+        )
+    shapes = [tuple(tensor.shape[1:]) for tensor in inputs]
     if len(shapes) != 1 or len(shapes[0]) != 3 or None in shapes[0]:
         shown = ", ".join(str(shape) for shape in shapes)
         raise KerasCNNError(
