@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -456,7 +457,11 @@ def _versions(format: str) -> dict:
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or ["no message"])[0][:200]
+    """The line of an error's message that says what went wrong: Keras wraps a layer's error in
+    "Exception encountered when calling ...", with terminal colour codes."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
+    told = [line for line in lines if line and not line.startswith("Exception encountered")]
+    return (told or ["no message"])[0][:200]
 
 
 def remove_abandoned(base: Path) -> None:
