@@ -84,7 +84,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, help="random seed")
     group.add_argument(
         "--init-from",
-        help="start from this run, export or .keras file (transfer.init_from; the top starts fresh)",
+        help="start from this run, export or .keras file, or 'imagenet' for the model's published "
+        "ImageNet weights (transfer.init_from; the top starts fresh)",
     )
     group.add_argument("--runs-dir", help="where run directories go (default runs/)")
     group.add_argument("--export-dir", help="where exports go (default saved_models/)")

@@ -360,7 +360,8 @@ class TransferConfig:
 
     `init_from`: a run directory, an export (`saved_models/NAME/VERSION`) or a `.keras` file of a
     kerascnn classifier of the same architecture; every layer is copied except the classifier
-    head when the class count differs (it starts fresh). Then `frozen_epochs` epochs train the head
+    head when the class count differs (it starts fresh). `"imagenet"` starts from the model's
+    published ImageNet weights (`kerascnn.models.weights`), with their preprocessing. Then `frozen_epochs` epochs train the head
     alone (the rest frozen, BatchNorm in inference mode), and the remaining epochs train all layers
     with the learning rate times `learning_rate_factor`.
     """

@@ -27,3 +27,7 @@ class ExportError(KerasCNNError):
 
 class TrainingError(KerasCNNError):
     """A run that could not finish: its loss became NaN or infinite."""
+
+
+class WeightsError(KerasCNNError):
+    """Pretrained weights that cannot be fetched, read safely or matched to the model."""

@@ -283,7 +283,13 @@ def alexnet(
         57023306
     """
     common.check_arguments(
-        name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        family="alexnet",
+        arguments={"stem": stem},
     )
     common.check_rate(name, "dropout", dropout)
     common.check_choice(name, "stem", stem, ALEXNET_STEMS)
@@ -298,7 +304,9 @@ def alexnet(
         small_stem="3x3 stride-1 stem, no first max-pool",
     )
 
-    x = inputs
+    x = common.preprocessed(
+        inputs, family="alexnet", weights=weights, include_top=include_top, classes=classes
+    )
     for block, (convolutions, pools) in enumerate(_alexnet_blocks(stem), start=1):
         x = alexnet_block(x, convolutions, pools, name=f"block{block}")
 
@@ -307,4 +315,13 @@ def alexnet(
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)
-    return common.finish(inputs, x, input_tensor=input_tensor, name=name, weights=weights)
+    return common.finish(
+        inputs,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        family="alexnet",
+        include_top=include_top,
+        classes=classes,
+    )

@@ -7,22 +7,24 @@ Builders follow keras.applications: validate arguments, make the input, stack bl
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Sequence
 
 import keras
 from keras import layers
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.models import weights as pretrained
 
 
-def check_arguments(*, name, include_top, weights, pooling, classes) -> None:
-    """Rejects the argument combinations no builder accepts."""
-    if weights is not None and not os.path.isfile(weights):
-        raise KerasCNNError(
-            f"{name}: weights must be None or the path of a weights file saved by kerascnn "
-            f"(.weights.h5 or .keras), got {weights!r}, which is not a file"
-        )
+def check_arguments(
+    *, name, include_top, weights, pooling, classes, family=None, arguments=None
+) -> None:
+    """Rejects the argument combinations no builder accepts. `family` (the registry key, which
+    `name` need not be) and its builder's own `arguments` let `weights="imagenet"` and foreign
+    weight files be checked against what the weights were trained with."""
+    pretrained.check(
+        family or name, weights, include_top=include_top, classes=classes, arguments=arguments or {}
+    )
     if pooling not in (None, "avg", "max"):
         raise KerasCNNError(f"{name}: pooling must be None, 'avg' or 'max', got {pooling!r}")
     if include_top and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
@@ -80,15 +82,37 @@ def predictions(x, classifier_activation):
     )
 
 
-def finish(inputs, outputs, *, input_tensor, name: str, weights: str | None) -> keras.Model:
-    """Makes the Functional model and loads `weights` into it."""
+def preprocessed(inputs, *, family: str, weights, include_top: bool, classes):
+    """The builder's input behind the preprocessing its pretrained `weights` were trained with
+    (`kerascnn.models.weights.preprocessed`); `inputs` itself without such weights."""
+    return pretrained.preprocessed(
+        inputs, family, weights, include_top=include_top, classes=classes
+    )
+
+
+def finish(
+    inputs,
+    outputs,
+    *,
+    input_tensor,
+    name: str,
+    weights: str | None,
+    family: str | None = None,
+    include_top: bool = True,
+    classes=None,
+) -> keras.Model:
+    """Makes the Functional model and loads `weights` into it: kerascnn's own files here,
+    "imagenet" and foreign layouts through `kerascnn.models.weights.load`."""
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
+    if weights == "imagenet" or pretrained.layout_of(weights) not in (None, pretrained.NATIVE):
+        pretrained.load(model, family or name, weights, include_top=include_top, classes=classes)
+    elif weights is not None:
         try:
             if str(weights).endswith(".keras"):
                 source = keras.saving.load_model(weights, compile=False, safe_mode=True)
+                _check_same_preprocessing(source, model, weights)
                 model.set_weights(source.get_weights())
             else:
                 model.load_weights(weights)
@@ -99,6 +123,18 @@ def finish(inputs, outputs, *, input_tensor, name: str, weights: str | None) -> 
                 "from the same architecture, input shape and class count"
             ) from None
     return model
+
+
+def _check_same_preprocessing(source, model, weights) -> None:
+    """A `.keras` network that preprocesses its input (pretrained weights) cannot lend its weights
+    to one that does not: the weights would see other values than they were trained on."""
+    names = [{layer.name for layer in m.layers} for m in (source, model)]
+    if ("preprocess" in names[0]) != ("preprocess" in names[1]):
+        raise KerasCNNError(
+            f"{model.name}: {weights} holds a network {'with' if 'preprocess' in names[0] else 'without'} "
+            "the input preprocessing of pretrained weights (layer `preprocess`) and this one is "
+            "built otherwise; load the whole model with keras.saving.load_model instead"
+        )
 
 
 def check_flag(name: str, flag: str, value) -> None:

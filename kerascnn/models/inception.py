@@ -45,7 +45,7 @@ V1_STEMS = MappingProxyType(
     }
 )
 # The paper's Table 1, one row per module: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
-# A 3x3 stride-2 max-pool (pool3, pool4) opens stages 4 and 5.
+# A 3x3 stride-2 max-pool (pool3, pool4) opens stages 4 and 5 (pool4 is 2x2/2 in torchvision).
 V1_MODULES = (
     ("3a", (64, 96, 128, 16, 32, 32)),
     ("3b", (128, 128, 192, 32, 96, 64)),
@@ -60,6 +60,9 @@ V1_MODULES = (
 # The auxiliary classifiers read the outputs of these modules, named aux1 and aux2.
 V1_AUX_AFTER = ("4a", "4d")
 V1_AUX_POOL = (5, 3)  # the paper's 5x5 stride-3 average pool: 14x14 becomes 4x4 at 224 px
+# `pooling_layout`: the paper's pools, or torchvision's (pool4 2x2/2, adaptive 4x4 auxiliary pool).
+V1_POOLING_LAYOUTS = ("paper", "torchvision")
+V1_AUX_MAP = 4  # torchvision's F.adaptive_avg_pool2d(x, (4, 4)) in its auxiliary classifiers
 
 
 def conv_relu(x, filters, kernel_size, *, strides=1, batch_norm, name):
@@ -87,16 +90,17 @@ def conv_relu(x, filters, kernel_size, *, strides=1, batch_norm, name):
     return layers.Activation("relu", name=name)(x)
 
 
-def ceil_max_pool(x, *, name):
+def ceil_max_pool(x, *, name, pool_size=3):
     """3x3 stride-2 max-pool in Caffe's and torchvision's `ceil_mode`: 112 -> 56, 7 -> 3.
 
     Ceil mode lets the last window hang one pixel over the end of the map; a zero row and column
     stand in for that pixel, which is exact because the inputs are ReLU outputs (>= 0). Unlike
     Keras' "same", which pads odd sizes on both sides, this keeps the windows where the paper's
-    model has them at every input size.
+    model has them at every input size. `pool_size=2` is torchvision's pool4 (2x2/2, ceil mode:
+    14 -> 7, 7 -> 4).
     """
     x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
-    return layers.MaxPooling2D(3, strides=2, name=name)(x)
+    return layers.MaxPooling2D(pool_size, strides=2, name=name)(x)
 
 
 def inception_v1_module(x, filters, *, batch_norm, kernel_5x5=5, name):
@@ -117,13 +121,25 @@ def inception_v1_module(x, filters, *, batch_norm, kernel_5x5=5, name):
     return layers.Concatenate(name=name)([branch_1x1, branch_3x3, branch_5x5, branch_pool])
 
 
-def auxiliary_classifier(x, classes, classifier_activation, *, batch_norm, name):
+def auxiliary_classifier(
+    x, classes, classifier_activation, *, batch_norm, pooling_layout="paper", name
+):
     """The paper's side classifier: 5x5/3 average pool, 1x1 conv 128, FC 1024, dropout 0.7, FC.
 
-    Its float32 output layer is named `name`, like `predictions` for the main classifier.
+    With `pooling_layout="torchvision"` the pool is torchvision's adaptive 4x4 average pool. Its
+    float32 output layer is named `name`, like `predictions` for the main classifier.
     """
-    pool_size, pool_stride = V1_AUX_POOL
-    x = layers.AveragePooling2D(pool_size, strides=pool_stride, name=f"{name}_pool")(x)
+    if pooling_layout == "torchvision":
+        adaptive_pool = getattr(layers, "AdaptiveAveragePooling2D", None)
+        if adaptive_pool is None:
+            raise KerasCNNError(
+                "pooling_layout='torchvision' with aux_logits=True needs "
+                "keras.layers.AdaptiveAveragePooling2D, which this Keras lacks; upgrade Keras"
+            )
+        x = adaptive_pool(V1_AUX_MAP, name=f"{name}_pool")(x)
+    else:
+        pool_size, pool_stride = V1_AUX_POOL
+        x = layers.AveragePooling2D(pool_size, strides=pool_stride, name=f"{name}_pool")(x)
     x = conv_relu(x, 128, 1, batch_norm=batch_norm, name=f"{name}_proj")
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(1024, activation="relu", name=f"{name}_fc1")(x)
@@ -132,14 +148,19 @@ def auxiliary_classifier(x, classes, classifier_activation, *, batch_norm, name)
     return layers.Activation(classifier_activation or "linear", dtype="float32", name=name)(x)
 
 
-def _v1_min_size(stem, aux_logits):
+def _v1_min_size(stem, aux_logits, pooling_layout="paper"):
     """The smallest side every layer can take, worked back from the last max-pool (pool4).
 
     A ceil-mode 3x3/2 pool needs a 2x2 map, so stage 4 needs 2x2; the auxiliary classifiers' 5x5
-    average pool needs a 5x5 map after 4a and 4d.
+    average pool needs a 5x5 map after 4a and 4d. torchvision's 2x2/2 pool4 and adaptive
+    auxiliary pool take a 1x1 map.
     """
     pool_size, _ = V1_AUX_POOL
-    size = 2 * (pool_size if aux_logits else 2)  # before pool3
+    if pooling_layout == "torchvision":
+        stage4 = 1
+    else:
+        stage4 = pool_size if aux_logits else 2
+    size = 2 * stage4  # before pool3
     for layer in reversed(V1_STEMS[stem]):
         if len(layer) == 1:
             size = 2 * size  # ceil-mode 3x3/2: 2n -> n
@@ -164,6 +185,7 @@ def inception_v1(
     batch_norm=False,
     aux_logits=False,
     branch3x3_quirk=False,
+    pooling_layout="paper",
 ) -> keras.Model:
     """Inception V1 (GoogLeNet): nine inception modules, 6,998,552 parameters.
 
@@ -179,10 +201,10 @@ def inception_v1(
     Parameters at (224, 224, 3) with 1000 classes: 6,998,552 in the paper's form; 13,378,280
     with `aux_logits=True` (the classifiers on 4a and 4d add 3,188,840 and 3,190,888); with
     `batch_norm=True`, 7,005,832 trainable (7,020,392 with BatchNorm statistics). With
-    `batch_norm=True, branch3x3_quirk=True` it is torchvision's GoogLeNet: 6,624,904 trainable
-    (torchvision's published count, without the auxiliary classifiers, which torchvision drops
-    after loading its weights) and 13,004,888 with `aux_logits=True` (torchvision's `GoogLeNet`
-    as built, before it drops them). With `stem="small"` at (32, 32, 3) and 10 classes:
+    `batch_norm=True, branch3x3_quirk=True` it has the parameters of torchvision's GoogLeNet:
+    6,624,904 trainable (torchvision's published count, without the auxiliary classifiers, which
+    torchvision drops after loading its weights) and 13,004,888 with `aux_logits=True`
+    (torchvision's `GoogLeNet` as built, before it drops them). With `stem="small"` at (32, 32, 3) and 10 classes:
     5,976,122; 10,326,350 with `aux_logits=True`; 5,983,402 trainable with `batch_norm=True`. The
     auxiliary classifiers flatten their pooled map, so their size follows the input size, as in
     the paper.
@@ -193,25 +215,42 @@ def inception_v1(
     its pretrained weights. `aux_logits=True` adds the paper's two auxiliary classifiers on the
     outputs of 4a and 4d (5x5/3 average pool, conv 128@1x1, Dense 1024 + ReLU, dropout 0.7, Dense
     `classes`); the model then has three outputs, `predictions`, `aux1` and `aux2`, which the
-    paper trains with weights 1, 0.3 and 0.3 and drops at inference. torchvision differs in
-    details without parameters: an adaptive 4x4 average pool in the auxiliary classifiers (the
-    same 4x4 map at 224 px), a 2x2 pool4, and dropout 0.2.
+    paper trains with weights 1, 0.3 and 0.3 and drops at inference.
+
+    torchvision computes with other pools than the paper, which have no parameters but change
+    what the same weights compute. `pooling_layout="torchvision"` takes torchvision's: pool4 is a 2x2
+    stride-2 max-pool in ceil mode instead of the paper's 3x3 stride-2 one (both turn 14x14 into
+    7x7 at 224 px, with other windows), and the auxiliary classifiers pool with an adaptive 4x4
+    average pool (PyTorch's `adaptive_avg_pool2d`: at 224 px windows of rows and columns 0-3,
+    3-6, 7-10 and 10-13 of the 14x14 map) instead of the paper's 5x5 stride-3 average pool (rows
+    and columns 0-4, 3-7, 6-10 and 9-13). With `batch_norm=True, branch3x3_quirk=True,
+    pooling_layout="torchvision"` the network computes what torchvision's GoogLeNet computes, and
+    `weights="imagenet"` (torchvision's weights) needs these three. torchvision's other
+    differences do not change inference: dropout 0.2 before `fc` (0.4 here), and its
+    `transform_input`, which `weights="imagenet"` applies as the `preprocess` layer (inputs in
+    [-1, 1]). The paper's layout stays the default.
 
     `stem="small"`, for 28-32 px images, replaces the 7x7/2 convolution and pool1 by a 3x3
     stride-1 convolution and drops pool2, so 32 px images reach 3a at 32x32 and 5b at 8x8.
 
     Reference:
     - [Going Deeper with Convolutions](https://arxiv.org/abs/1409.4842) (CVPR 2015), Table 1.
-    - torchvision `models/googlenet.py` (`batch_norm=True`, `branch3x3_quirk=True`).
+    - torchvision `models/googlenet.py` (`batch_norm=True`, `branch3x3_quirk=True`,
+      `pooling_layout="torchvision"`).
 
     Args:
         include_top: whether to add the classifier (`avg_pool`, `dropout`, `fc`).
-        weights: `None` or the path of a `.weights.h5` / `.keras` file saved by kerascnn.
+        weights: `None`, `"imagenet"` (torchvision's GoogLeNet weights, which need
+            `batch_norm=True, branch3x3_quirk=True, pooling_layout="torchvision"`; its auxiliary
+            classifiers load too but were not trained, torchvision warns) or the path of a
+            weights file: a kerascnn `.weights.h5` / `.keras`, or torchvision's `.pth` /
+            `.safetensors` (`kerascnn.models.weights`).
         input_tensor: optional Keras tensor to use as the input.
-        input_shape: (height, width, channels), any number of channels; default (224, 224, 3), or
-            (32, 32, 3) with `stem="small"`. Sides must be at least 31 (79 with `aux_logits`),
-            or 4 (10 with `aux_logits`) with `stem="small"`: below that a max-pool or the
-            auxiliary classifiers' 5x5 pool gets a map smaller than its window.
+        input_shape: (height, width, channels), any number of channels (3 with pretrained
+            weights); default (224, 224, 3), or (32, 32, 3) with `stem="small"`. Sides must be at
+            least 31 (79 with `aux_logits`), or 4 (10 with `aux_logits`) with `stem="small"`:
+            below that a max-pool or the auxiliary classifiers' 5x5 pool gets a map smaller than
+            its window; with `pooling_layout="torchvision"` 15, or 2 with `stem="small"`.
         pooling: with `include_top=False`, `None` (4-d feature map), `"avg"` or `"max"`.
         classes: number of classes of the top.
         classifier_activation: activation of the `predictions` (and `aux1`, `aux2`) layers;
@@ -223,6 +262,8 @@ def inception_v1(
         aux_logits: add the two auxiliary classifiers as outputs `aux1` and `aux2`; needs
             `include_top=True`.
         branch3x3_quirk: torchvision's 3x3 kernel in the "5x5" branch of every module.
+        pooling_layout: `"paper"` (3x3/2 pool4, 5x5/3 auxiliary pool) or `"torchvision"` (2x2/2
+            pool4, adaptive 4x4 auxiliary pool).
 
     Returns:
         A Functional `keras.Model`; its output (each of its three outputs with `aux_logits`) is
@@ -233,15 +274,27 @@ def inception_v1(
         >>> model.get_layer("inception_5b").output.shape
         (None, 8, 8, 1024)
     """
-    common.check_arguments(
-        name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
-    )
     for flag, value in (
         ("batch_norm", batch_norm),
         ("aux_logits", aux_logits),
         ("branch3x3_quirk", branch3x3_quirk),
     ):
         common.check_flag(name, flag, value)
+    common.check_choice(name, "pooling_layout", pooling_layout, V1_POOLING_LAYOUTS)
+    common.check_arguments(
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        family="inception_v1",
+        arguments={
+            "stem": stem,
+            "batch_norm": batch_norm,
+            "branch3x3_quirk": branch3x3_quirk,
+            "pooling_layout": pooling_layout,
+        },
+    )
     if aux_logits and not include_top:
         raise KerasCNNError(
             f"{name}: aux_logits=True adds classifiers, which include_top=False leaves out; "
@@ -254,11 +307,13 @@ def inception_v1(
         input_tensor=input_tensor,
         input_shape=input_shape,
         default_shape=(224, 224, 3) if stem == "imagenet" else (32, 32, 3),
-        min_size=lambda stem: _v1_min_size(stem, aux_logits),
+        min_size=lambda stem: _v1_min_size(stem, aux_logits, pooling_layout),
         small_stem="3x3 stride-1 stem convolution, no max-pool before 3a",
     )
 
-    x = inputs
+    x = common.preprocessed(
+        inputs, family="inception_v1", weights=weights, include_top=include_top, classes=classes
+    )
     for layer in V1_STEMS[stem]:
         if len(layer) == 1:
             x = ceil_max_pool(x, name=layer[0])
@@ -271,7 +326,8 @@ def inception_v1(
     stage = V1_MODULES[0][0][0]
     for module, filters in V1_MODULES:
         if module[0] != stage:
-            x = ceil_max_pool(x, name=f"pool{stage}")
+            torchvision_pool4 = pooling_layout == "torchvision" and stage == "4"
+            x = ceil_max_pool(x, name=f"pool{stage}", pool_size=2 if torchvision_pool4 else 3)
             stage = module[0]
         x = inception_v1_module(
             x,
@@ -287,6 +343,7 @@ def inception_v1(
                     classes,
                     classifier_activation,
                     batch_norm=batch_norm,
+                    pooling_layout=pooling_layout,
                     name=f"aux{len(aux) + 1}",
                 )
             )
@@ -299,7 +356,16 @@ def inception_v1(
         outputs = [x, *aux] if aux else x
     else:
         outputs = common.pooled_features(x, pooling)
-    return common.finish(inputs, outputs, input_tensor=input_tensor, name=name, weights=weights)
+    return common.finish(
+        inputs,
+        outputs,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        family="inception_v1",
+        include_top=include_top,
+        classes=classes,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,7 +592,13 @@ def inception_v3(
         23851784
     """
     common.check_arguments(
-        name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        family="inception_v3",
+        arguments={"stem": stem},
     )
     inputs = common.stem_input(
         name=name,
@@ -539,7 +611,9 @@ def inception_v3(
         small_stem="stride-1 'same' stem convolutions, no stem max-pools",
     )
 
-    x = inputs
+    x = common.preprocessed(
+        inputs, family="inception_v3", weights=weights, include_top=include_top, classes=classes
+    )
     for layer in V3_STEMS[stem]:
         if len(layer) == 1:
             x = layers.MaxPooling2D(3, strides=2, name=layer[0])(x)
@@ -555,4 +629,13 @@ def inception_v3(
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)
-    return common.finish(inputs, x, input_tensor=input_tensor, name=name, weights=weights)
+    return common.finish(
+        inputs,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        family="inception_v3",
+        include_top=include_top,
+        classes=classes,
+    )

@@ -152,7 +152,13 @@ def _resnet(
 ):
     """Builds the ResNet of `VARIANTS[variant]`; the public builders document the arguments."""
     common.check_arguments(
-        name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        family=variant,
+        arguments={"stem": stem},
     )
     common.check_flag(name, "zero_init_residual", zero_init_residual)
     block, blocks_per_stage = VARIANTS[variant]
@@ -169,7 +175,11 @@ def _resnet(
     )
     stem_fn = STEMS[stem][0]
 
-    x = stem_fn(inputs)
+    x = stem_fn(
+        common.preprocessed(
+            inputs, family=variant, weights=weights, include_top=include_top, classes=classes
+        )
+    )
     for stage, ((filters, strides), blocks) in enumerate(
         zip(STAGES, blocks_per_stage, strict=True), start=2
     ):
@@ -196,7 +206,16 @@ def _resnet(
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)
-    return common.finish(inputs, x, input_tensor=input_tensor, name=name, weights=weights)
+    return common.finish(
+        inputs,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        family=variant,
+        include_top=include_top,
+        classes=classes,
+    )
 
 
 _SHARED_DOC = """

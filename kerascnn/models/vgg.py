@@ -95,7 +95,13 @@ def _vgg(
 ):
     """Builds the VGG of `CONFIGS[config]`; the public builders document the arguments."""
     common.check_arguments(
-        name=name, include_top=include_top, weights=weights, pooling=pooling, classes=classes
+        name=name,
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        family=config,
+        arguments={"batch_norm": batch_norm},
     )
     common.check_rate(name, "dropout", dropout)
     common.check_flag(name, "batch_norm", batch_norm)
@@ -106,7 +112,9 @@ def _vgg(
         default_shape=(224, 224, 3),
         min_size=MIN_SIZE,
     )
-    x = inputs
+    x = common.preprocessed(
+        inputs, family=config, weights=weights, include_top=include_top, classes=classes
+    )
     for block, (filters, convolutions) in enumerate(
         zip(FILTERS, CONFIGS[config], strict=True), start=1
     ):
@@ -117,7 +125,16 @@ def _vgg(
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)
-    return common.finish(inputs, x, input_tensor=input_tensor, name=name, weights=weights)
+    return common.finish(
+        inputs,
+        x,
+        input_tensor=input_tensor,
+        name=name,
+        weights=weights,
+        family=config,
+        include_top=include_top,
+        classes=classes,
+    )
 
 
 _SHARED_DOC = """

@@ -19,7 +19,7 @@ from kerascnn.models import check_recipe_arguments
 from kerascnn.overrides import apply_overrides
 from kerascnn.registry import augmentations
 from kerascnn.training.tasks import TASKS, Unread, task_of
-from kerascnn.training.transfer import source_path
+from kerascnn.training.transfer import IMAGENET, check_imagenet, source_path
 
 # What members take from the ensemble, so that all of them see the same data and run alike.
 INHERITED = ("runs_dir", "precision", "strategy", "deterministic")
@@ -43,7 +43,9 @@ def check_recipe(recipe: Recipe) -> None:
         value = _value_at(recipe, key)
         if not unread.explicit_only and value not in (*unread.harmless, _default_at(key)):
             raise RecipeError(unread.message)
-    if recipe.transfer.init_from:
+    if recipe.transfer.init_from == IMAGENET:
+        check_imagenet(recipe)
+    elif recipe.transfer.init_from:
         source_path(recipe.transfer.init_from)
     if recipe.transfer.frozen_epochs >= recipe.epochs:
         raise RecipeError(

@@ -1,7 +1,10 @@
 """Transfer learning: copy a trained classifier's weights into a new run's model, head excepted.
 
 `recipe.transfer.init_from` names a run directory (its final `model.keras`, else its checkpoint), an
-export (`saved_models/NAME/VERSION`, its `model.keras`) or a `.keras` file. The source must be a
+export (`saved_models/NAME/VERSION`, its `model.keras`), a `.keras` file, or `"imagenet"`: the
+family's published ImageNet weights (`kerascnn.models.weights`), which the builder loads itself
+(`weights="imagenet"` with the run's class count: everything but the head, and the weights'
+preprocessing in the network). Otherwise the source must be a
 kerascnn classifier of the same architecture: every layer with weights is copied by name except
 the classifier's top (the layers its builder leaves out with `include_top=False`), which starts
 fresh for the new task and may have another class count. Training then runs in two phases (`TransferConfig`): the head alone for `frozen_epochs`,
@@ -11,6 +14,7 @@ then every layer at a lower learning rate.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 
 import keras
@@ -18,11 +22,47 @@ import keras
 from kerascnn import runs
 from kerascnn.errors import KerasCNNError, RecipeError
 from kerascnn.models import create_model
+from kerascnn.models import weights as pretrained
 from kerascnn.models.pixels import network_of
+from kerascnn.registry import models
+
+# `transfer.init_from` / `--init-from` value that starts from the published ImageNet weights.
+IMAGENET = "imagenet"
 
 
-def source_path(init_from: str) -> Path:
-    """The `.keras` file that `init_from` designates, or a one-line error saying what was found."""
+def builder_arguments(recipe) -> dict:
+    """The recipe's model arguments, with `weights="imagenet"` when the run starts from them."""
+    arguments = dict(recipe.model.args)
+    if recipe.transfer.init_from == IMAGENET:
+        arguments["weights"] = IMAGENET
+    return arguments
+
+
+def check_imagenet(recipe) -> None:
+    """Refuses `init_from="imagenet"` for a model without published weights, or whose recipe
+    arguments differ from those the weights were trained with, before anything is built."""
+    name = recipe.model.name
+    arguments = {
+        key: parameter.default
+        for key, parameter in inspect.signature(models.get(name)).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    arguments.update(recipe.model.args)
+    if recipe.model.args.get("weights") is not None:
+        raise RecipeError(
+            "transfer.init_from 'imagenet' sets the model's weights; remove model.args.weights"
+        )
+    try:
+        pretrained.check(name, IMAGENET, include_top=True, classes=None, arguments=arguments)
+    except KerasCNNError as error:
+        raise RecipeError(f"transfer.init_from 'imagenet': {error}") from None
+
+
+def source_path(init_from: str) -> Path | None:
+    """The `.keras` file that `init_from` designates (None for "imagenet", which the builder
+    loads), or a one-line error saying what was found."""
+    if init_from == IMAGENET:
+        return None
     candidates = runs.model_files(init_from)
     for candidate in candidates:
         if candidate.is_file():
@@ -70,6 +110,13 @@ def copy_weights(recipe, source: keras.Model, model: keras.Model) -> list:
         raise RecipeError(
             f"transfer.init_from {init_from!r} holds a {source.name!r}, but this recipe trains a "
             f"{target.name!r}; start from a run or export of the same model"
+        )
+    preprocessing = ["preprocess" in {layer.name for layer in m.layers} for m in (source, target)]
+    if preprocessing[0] != preprocessing[1]:
+        raise RecipeError(
+            f"transfer.init_from {init_from!r} started from pretrained weights and preprocesses "
+            "its input for them (layer `preprocess`), which this run's model would not; start "
+            "from --init-from imagenet instead, or from a run trained from scratch"
         )
     source_layers = {layer.name: layer for layer in source.layers}
     heads = head_layers(recipe, target)

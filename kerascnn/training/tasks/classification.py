@@ -89,10 +89,10 @@ class ClassificationTask(Task):
             recipe.model.name,
             input_shape=info.image_shape,
             classes=info.num_classes,
-            **dict(recipe.model.args),
+            **transfer.builder_arguments(recipe),
         )
         model = taking_pixels(classifier, name=recipe.name)
-        if recipe.transfer.init_from:
+        if recipe.transfer.init_from and recipe.transfer.init_from != transfer.IMAGENET:
             transfer.copy_weights(recipe, transfer.load_source(recipe.transfer.init_from), model)
         self.start_phase(model, recipe, info, epoch=0)
         return model
