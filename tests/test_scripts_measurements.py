@@ -1,12 +1,14 @@
 """scripts/reproduce.py and scripts/measurements.py: figures over seeds, recorded as they finish."""
 
+import contextlib
 import importlib.util
+import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kerascnn.data.idx import find_split_files, read_split, write_idx
 from kerascnn.data.sources import BUNDLED_DIR
@@ -40,14 +42,25 @@ def write_digits(folder: Path, per_class: dict) -> Path:
     return folder
 
 
-def reproduce(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / "reproduce.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+class Done:
+    """What a finished command left: its exit code and output."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def reproduce(cwd: Path, *args: str) -> Done:
+    """scripts/reproduce.py's main() with `args`, in `cwd`, in this process (a subprocess would
+    import TensorFlow again for each call)."""
+    script = load_script("reproduce")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        patch.setattr(sys, "argv", [str(SCRIPTS / "reproduce.py"), *args])
+        patch.syspath_prepend(str(SCRIPTS))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = script.main()
+    return Done(code, out.getvalue(), err.getvalue())
 
 
 def test_reproduce_records_each_seed_and_merges(tmp_path):
