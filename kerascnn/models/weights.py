@@ -275,7 +275,8 @@ def preprocessed(inputs, family: str, weights, *, include_top: bool, classes):
     if channels != 3:
         raise WeightsError(
             f"{family}: {weights!r} weights take RGB images, 3 channels, got {channels}; convert "
-            "the images to RGB (a grey image repeated three times)"
+            "the images to RGB (in a run: --set 'data.image_shape=(64, 64, 3)' repeats a grey "
+            "channel)"
         )
     size = IMAGENET[family].size if family in IMAGENET else None
     with_head = include_top and classes == IMAGENET_CLASSES
