@@ -7,6 +7,7 @@
     kerascnn run deep_mnist            # again: resumes the unfinished run; --fresh starts over
     kerascnn report runs/deep_mnist/20261122-081500
     kerascnn sample saved_models/dcgan/1 --n 64 --out grid.png
+    kerascnn sample saved_models/cdcgan/1 --label 7 --n 64 --out sevens.png
     kerascnn caption saved_models/captioning/1 scene.png [more.png ...] [--beam 3 with a run dir]
     kerascnn profile alexnet
     kerascnn predict runs/deep_mnist/20261122-081500 seven.png photo.jpg [--top 3] [--json]
@@ -189,7 +190,7 @@ def _profile(args) -> None:
 def _sample(args) -> None:
     from kerascnn.tools.sample import write_sample_grid
 
-    path = write_sample_grid(args.source, args.out, count=args.n, seed=args.seed)
+    path = write_sample_grid(args.source, args.out, count=args.n, seed=args.seed, label=args.label)
     print(f"samples: {path}")
 
 
@@ -273,9 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     profile.set_defaults(handler=_profile)
     sample = commands.add_parser("sample", help="write a grid of images made by a trained GAN")
     sample.add_argument("source", help="a GAN export (saved_models/dcgan/1) or run directory")
-    sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument(
+        "--n", type=int, help="number of images (default 64; with --label all, per class: 8)"
+    )
     sample.add_argument("--out", default="samples.png", help="PNG file to write")
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    sample.add_argument(
+        "--label",
+        help="a conditional GAN's (cdcgan) class to draw, e.g. 7, or 'all' for one row per class "
+        "(default: every class in turn)",
+    )
     sample.set_defaults(handler=_sample)
     caption = commands.add_parser("caption", help="print a trained captioning model's captions")
     caption.add_argument(

@@ -2,8 +2,8 @@
 
 Layout: `<directory>/<name>/<version>/`. A SavedModel export holds `saved_model.pb`, `variables/`
 (TF Serving's layout; the serving signature `serve` maps the model's input to its output: images to
-class probabilities for a classifier, noise to uint8 images for a GAN's generator, images to
-caption strings for a captioner), `model.keras` and any records passed in. An export for another
+class probabilities for a classifier, noise to uint8 images for a GAN's generator, (noise, labels)
+to uint8 images for a conditional one, images to caption strings for a captioner), `model.keras` and any records passed in. An export for another
 runtime (`export_for_runtime`) holds one model file, ONNX (`.onnx`, run by onnxruntime) or LiteRT
 (`.tflite`, run by the LiteRT interpreter; float32, or quantized to float16 weights or to full
 integer int8), beside its records; its file names are the run directory owner's
@@ -67,16 +67,14 @@ def export_model(
         model: the trained Keras model.
         directory: the export root, e.g. "saved_models".
         name: the sub-folder, usually the recipe's name.
-        sample: a batch of inputs on which the reloaded SavedModel must match the Keras model.
+        sample: a batch of inputs on which the reloaded SavedModel must match the Keras model; for
+            a model of several inputs a list of arrays, which `serve` takes as positional
+            arguments in that order (each with the dtype of its array, floats as float32).
         records: file name -> JSON-ready data written beside the model (recipe, metrics).
         atol: largest allowed absolute difference between the two predictions.
     """
     with _staging(directory, name) as (base, staging):
-        # The input's shape and float32, whatever the policy; the batch size is free.
-        signature = [tf.TensorSpec((None, *np.shape(sample)[1:]), tf.float32)]
-        model.export(
-            str(staging), format="tf_saved_model", verbose=False, input_signature=signature
-        )
+        _export_saved_model(model, staging, sample)
         model.save(staging / "model.keras")
         for file_name, data in (records or {}).items():
             files.write_json(staging / file_name, data)
@@ -103,26 +101,69 @@ def _staging(directory, name: str):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def verify_saved_model(model: keras.Model, path: Path, sample: np.ndarray, *, atol: float) -> None:
+def _specs(sample) -> list[tf.TensorSpec]:
+    """Each input's shape with a free batch size; floats as float32 whatever the policy."""
+    arrays = [np.asarray(a) for a in (sample if isinstance(sample, list) else [sample])]
+    return [
+        tf.TensorSpec(
+            (None, *a.shape[1:]), tf.float32 if a.dtype.kind == "f" else tf.as_dtype(a.dtype)
+        )
+        for a in arrays
+    ]
+
+
+def _export_saved_model(model: keras.Model, path: Path, sample) -> None:
+    """The SavedModel of `model` with the endpoint `serve` taking the sample's inputs."""
+    specs = _specs(sample)
+    if len(specs) == 1:
+        model.export(str(path), format="tf_saved_model", verbose=False, input_signature=specs)
+        return
+    # Keras' model.export would take the inputs as one list; a signature of named positional
+    # inputs, `serve(noise, labels)`, is what a user of several inputs calls.
+    names = [tensor.name for tensor in model.inputs]
+    specs = [tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(specs, names, strict=True)]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda *inputs: model(list(inputs)), input_signature=specs)
+    archive.write_out(str(path), verbose=False)
+
+
+def verify_saved_model(model: keras.Model, path: Path, sample, *, atol: float) -> None:
     """Reloads the SavedModel at `path` and checks that it predicts what `model` predicts
-    (numbers within `atol`, strings exactly)."""
+    (numbers within `atol`, strings and integers such as class maps exactly); a model of named
+    outputs (a segmenter's class map and probabilities) output by output."""
     # predict, not a direct call: the graph it runs computes what the SavedModel's graph does
     # (eager 16-bit kernels differ in the last bits).
-    expected = np.asarray(model.predict(sample, verbose=0))
+    expected = model.predict(sample, verbose=0)
     reloaded = tf.saved_model.load(str(path))
-    served = np.asarray(reloaded.serve(tf.constant(sample, dtype=tf.float32)))
+    inputs = [
+        tf.constant(array, dtype=spec.dtype)
+        for array, spec in zip(
+            sample if isinstance(sample, list) else [sample], _specs(sample), strict=True
+        )
+    ]
+    served = reloaded.serve(*inputs)
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            _compare(np.asarray(served[key]), np.asarray(value), atol=atol, what=f" ({key})")
+        return
+    _compare(np.asarray(served), np.asarray(expected), atol=atol)
+
+
+def _compare(served: np.ndarray, expected: np.ndarray, *, atol: float, what: str = "") -> None:
     if expected.dtype == object:
         if not np.array_equal(served, expected):
             raise ExportError(
-                "the reloaded SavedModel writes other text than the Keras model "
+                f"the reloaded SavedModel writes other text than the Keras model{what} "
                 f"({served[0]!r} against {expected[0]!r}); nothing was published"
             )
         return
     difference = float(np.max(np.abs(served.astype(np.float64) - expected)))
-    if not difference <= atol:
+    allowed = atol if expected.dtype.kind == "f" else 0
+    if not difference <= allowed:
         raise ExportError(
-            f"the reloaded SavedModel differs from the Keras model by {difference:.3g} "
-            f"(allowed {atol:g}); nothing was published"
+            f"the reloaded SavedModel differs from the Keras model{what} by {difference:.3g} "
+            f"(allowed {allowed:g}); nothing was published"
         )
 
 

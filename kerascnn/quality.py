@@ -6,6 +6,8 @@
 - **Fréchet distance** (Heusel et al. 2017, "FID" with Inception) between the Gaussians fitted to the
   classifier's penultimate features (the 50 units of `fc1`) of real and of generated images; 0 when the
   two sets match.
+- **Class fidelity**, for a conditional generator: the share of the images asked for as a class that
+  the classifier assigns to it, per class and averaged; and the Fréchet distance class by class.
 
 The classifier is the book's deep CNN with inverted dropout, trained on the full MNIST by
 `scripts/make_digit_classifier.py`; its weights ship in the package (`assets/`), so scoring works
@@ -123,23 +125,72 @@ def _sqrtm_psd(matrix):
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
+def class_fidelity(probabilities, labels) -> np.ndarray:
+    """For each class 0..k-1, the share of the images asked for as that class (`labels`) that the
+    classifier assigns to it (`probabilities`' top class); NaN for a class not asked for."""
+    labels = np.asarray(labels)
+    hits = np.argmax(probabilities, axis=1) == labels
+    classes = np.asarray(probabilities).shape[1]
+    return np.array(
+        [hits[labels == c].mean() if np.any(labels == c) else np.nan for c in range(classes)]
+    )
+
+
 @dataclasses.dataclass
 class DigitScorer:
-    """Scores batches of generated digits against a fixed set of real ones."""
+    """Scores batches of generated digits against a fixed set of real ones (and, given the real
+    ones' `real_labels`, a conditional generator's digits class by class)."""
 
     real_images: np.ndarray
+    real_labels: np.ndarray | None = None
     classifier: keras.Model | None = None
 
     def __post_init__(self):
         self.classifier = self.classifier or load_digit_classifier()
         _, self.real_features = classify(self.classifier, self.real_images)
 
-    def __call__(self, images, factors: bool = False) -> dict[str, float]:
+    def __call__(
+        self, images, labels=None, *, factors: bool = False, per_class: bool = False
+    ) -> dict:
         """Inception Score and Fréchet distance of `images`; with `factors`, also the score's
-        factors (`inception_score_factors`)."""
+        factors (`inception_score_factors`).
+
+        With the `labels` the images were asked for (a conditional generator's), also the class
+        fidelity: `class_fidelity`, the share of images the classifier assigns to their label,
+        averaged over the classes, and `min_class_fidelity`, the lowest class's. With `per_class`,
+        also lists by class: `fidelity_by_class` and `frechet_distance_by_class` (each class's
+        generated images against the real ones of that class; needs `real_labels`).
+        """
         probabilities, features = classify(self.classifier, images)
         scores = {
             "inception_score": inception_score(probabilities),
             "frechet_distance": frechet_distance(self.real_features, features),
         }
-        return {**scores, **inception_score_factors(probabilities)} if factors else scores
+        if factors:
+            scores.update(inception_score_factors(probabilities))
+        if labels is None:
+            return scores
+        labels = np.asarray(labels)
+        fidelity = class_fidelity(probabilities, labels)
+        scores["class_fidelity"] = float(np.nanmean(fidelity))
+        scores["min_class_fidelity"] = float(np.nanmin(fidelity))
+        if per_class:
+            scores["fidelity_by_class"] = [float(f) for f in fidelity]
+            scores["frechet_distance_by_class"] = self.frechet_by_class(features, labels)
+        return scores
+
+    def frechet_by_class(self, features, labels) -> list[float]:
+        """For each class, the Fréchet distance of the generated `features` asked for as that
+        class to the real images' of that class (NaN for a class not asked for)."""
+        if self.real_labels is None:
+            raise KerasCNNError(
+                "a per-class Fréchet distance needs the real images' labels: "
+                "DigitScorer(real_images, real_labels)"
+            )
+        real_labels = np.asarray(self.real_labels)
+        return [
+            frechet_distance(self.real_features[real_labels == c], features[labels == c])
+            if np.any(labels == c)
+            else float("nan")
+            for c in range(self.classifier.outputs[0].shape[-1])
+        ]

@@ -37,7 +37,12 @@ STARTED = time.perf_counter()
 # Per task: the headline figure (the one the target is about), how it is shown, every figure kept.
 FIGURES = {
     "classification": ("test_accuracy", "{:.2%}", ("test_accuracy", "test_loss")),
-    "gan": ("inception_score", "{:.2f}", ("inception_score", "frechet_distance")),
+    "gan": (
+        "inception_score",
+        "{:.2f}",
+        # Class fidelity: a conditional GAN's only (None for one that draws from noise alone).
+        ("inception_score", "frechet_distance", "class_fidelity", "min_class_fidelity"),
+    ),
     "captioning": ("test_bleu4", "{:.3f}", tuple(f"test_bleu{n}" for n in range(1, 5))),
 }
 

@@ -12,9 +12,11 @@ from kerascnn.errors import RecipeError
 # Importing a family registers its builders.
 from kerascnn.models import (  # noqa: F401
     captioning,
+    cdcgan,
     classic,
     dcgan,
     deep_cnn,
+    fcn,
     inception,
     resnet,
     vgg,

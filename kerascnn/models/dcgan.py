@@ -30,6 +30,8 @@ from kerascnn.models import common
 from kerascnn.registry import models
 
 LEAKY_SLOPE = 0.2
+# The layer of a conditional generator that embeds its class labels (`kerascnn.models.cdcgan`).
+LABEL_EMBEDDING = "label_embedding"
 
 
 def normal_init():
@@ -95,7 +97,8 @@ def down_block(x, filters, *, kernel_size, use_bias, normalize, name):
     return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_lrelu")(x)
 
 
-def _check(name, latent_dim, base_filters, kernel_size, weights):
+def check_options(name, latent_dim, base_filters, kernel_size, weights):
+    """Rejects sizes that are not positive integers and weights that are not a file."""
     for argument, value in (
         ("latent_dim", latent_dim),
         ("base_filters", base_filters),
@@ -135,10 +138,24 @@ def dcgan_generator(
     Returns:
         A Functional `keras.Model` from `noise` to `images`.
     """
-    _check(name, latent_dim, base_filters, kernel_size, weights)
-    count, side = stages(image_shape, name=name)
+    check_options(name, latent_dim, base_filters, kernel_size, weights)
     inputs = keras.Input(shape=(latent_dim,), name="noise")
-    x = layers.Reshape((1, 1, latent_dim), name="noise_map")(inputs)
+    outputs = generator_stack(
+        inputs,
+        image_shape,
+        base_filters=base_filters,
+        kernel_size=kernel_size,
+        use_bias=use_bias,
+        name=name,
+    )
+    return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
+
+
+def generator_stack(code, image_shape, *, base_filters, kernel_size, use_bias, name):
+    """The generator from a code vector (noise, or noise and label embedding) to the images: a
+    projection to the smallest map, the stride-2 up blocks, a tanh output in float32."""
+    count, side = stages(image_shape, name=name)
+    x = layers.Reshape((1, 1, int(code.shape[-1])), name="noise_map")(code)
     # The projection: a transposed convolution from 1x1 to side x side (the paper's "project and
     # reshape", written as a convolution as in its reference code).
     x = convolution(
@@ -162,8 +179,7 @@ def dcgan_generator(
     x = convolution(
         x, image_shape[-1], kernel_size, use_bias=use_bias, transposed=True, name="output_deconv"
     )
-    outputs = layers.Activation("tanh", dtype="float32", name="images")(x)
-    return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
+    return layers.Activation("tanh", dtype="float32", name="images")(x)
 
 
 @models.register(task="gan_discriminator")
@@ -194,10 +210,21 @@ def dcgan_discriminator(
     Returns:
         A Functional `keras.Model` from `images` to `logits` of shape (batch, 1).
     """
-    _check(name, 1, base_filters, kernel_size, weights)
-    count, side = stages(input_shape, name=name)
+    check_options(name, 1, base_filters, kernel_size, weights)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = inputs
+    features = discriminator_stack(
+        inputs, base_filters=base_filters, kernel_size=kernel_size, use_bias=use_bias, name=name
+    )
+    outputs = output_head(
+        features, 1, use_bias=use_bias, names=("output_conv", "flatten", "logits")
+    )
+    return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
+
+
+def discriminator_stack(images, *, base_filters, kernel_size, use_bias, name):
+    """The discriminator's stride-2 down blocks: images -> the smallest feature map."""
+    count, _ = stages(tuple(images.shape[1:]), name=name)
+    x = images
     for stage in range(count):
         x = down_block(
             x,
@@ -207,10 +234,16 @@ def dcgan_discriminator(
             normalize=stage > 0,
             name=f"block{stage + 1}",
         )
-    x = convolution(x, 1, side, use_bias=use_bias, strides=1, name="output_conv")
-    x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Activation("linear", dtype="float32", name="logits")(x)
-    return common.finish(inputs, outputs, input_tensor=None, name=name, weights=weights)
+    return x
+
+
+def output_head(features, units, *, use_bias, names):
+    """One "valid" convolution covering the whole feature map, flattened to (batch, units) float32
+    logits; `names`: of the convolution, the flattening and the output."""
+    conv, flatten, output = names
+    x = convolution(features, units, features.shape[1], use_bias=use_bias, strides=1, name=conv)
+    x = layers.Flatten(name=flatten)(x)
+    return layers.Activation("linear", dtype="float32", name=output)(x)
 
 
 def recalibrate_batch_norm(generator, *, batches=20, batch_size=500, seed=None):
@@ -222,14 +255,15 @@ def recalibrate_batch_norm(generator, *, batches=20, batch_size=500, seed=None):
     if not norms:
         return
     momenta = [layer.momentum for layer in norms]
-    latent_dim = int(generator.inputs[0].shape[-1])
+    latent_dim = latent_size(generator)
     rng = tf.random.Generator.from_seed(0 if seed is None else seed)
     try:
         for batch in range(batches):
             for layer in norms:
                 # Batch k weighs 1/k: the moving statistics become the mean over the batches.
                 layer.momentum = batch / (batch + 1)
-            generator(rng.normal((batch_size, latent_dim)), training=True)
+            noise = rng.normal((batch_size, latent_dim)).numpy()
+            generator(generator_inputs(generator, noise), training=True)
     finally:
         for layer, momentum in zip(norms, momenta, strict=True):
             layer.momentum = momentum
@@ -271,6 +305,9 @@ class DCGAN(keras.Model):
         ...             keras.optimizers.Adam(2e-4, beta_1=0.5))
         >>> gan.fit(images_0_to_255, epochs=1)
     """
+
+    # The number of classes a conditional GAN draws (`kerascnn.models.cdcgan`); None: noise alone.
+    classes = None
 
     def __init__(self, generator, discriminator, seed=None, generator_steps=1, **kwargs):
         if (
@@ -364,19 +401,34 @@ class DCGAN(keras.Model):
         first = tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.cast(batch_size, tf.int32)
         return every[first : first + batch_size]
 
+    def real_batch(self, data):
+        """(real images 0-255, their labels or None) of a batch `fit` passes: this GAN ignores
+        labels."""
+        return (data[0] if isinstance(data, (tuple, list)) else data), None
+
+    def generate(self, noise, labels, training=False):
+        """Images in [-1, 1] from `noise` (and, for a conditional GAN, `labels`)."""
+        return self.generator(noise, training=training)
+
+    def judge(self, images, labels, training=False):
+        """(the discriminator's logits, real > 0 > fake; a loss it adds, 0 here) for `images`."""
+        return self.discriminator(images, training=training), 0.0
+
     def train_step(self, data):
 
-        real = self.rescale(data[0] if isinstance(data, (tuple, list)) else data)
+        images, labels = self.real_batch(data)
+        real = self.rescale(images)
         batch_size = keras.ops.shape(real)[0]
         ones = keras.ops.ones((batch_size, 1))
         zeros = keras.ops.zeros((batch_size, 1))
 
         with tf.GradientTape() as tape:
-            fake = self.generator(self.noise(batch_size), training=True)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            fake = self.generate(self.noise(batch_size), labels, training=True)
+            real_logits, real_extra = self.judge(real, labels, training=True)
+            fake_logits, fake_extra = self.judge(fake, labels, training=True)
             real_targets = ones * (1.0 - self.label_smoothing)
             d_loss = self.loss_fn(real_targets, real_logits) + self.loss_fn(zeros, fake_logits)
+            d_loss = d_loss + real_extra + fake_extra
             scaled = self.d_optimizer.scale_loss(d_loss)
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply(tape.gradient(scaled, weights), weights)
@@ -384,8 +436,9 @@ class DCGAN(keras.Model):
         weights = self.generator.trainable_weights
         for _ in range(self.generator_steps):
             with tf.GradientTape() as tape:
-                fake = self.generator(self.noise(batch_size), training=True)
-                g_loss = self.loss_fn(ones, self.discriminator(fake, training=True))
+                fake = self.generate(self.noise(batch_size), labels, training=True)
+                fake_judged, extra = self.judge(fake, labels, training=True)
+                g_loss = self.loss_fn(ones, fake_judged) + extra
                 scaled = self.g_optimizer.scale_loss(g_loss)
             self.g_optimizer.apply(tape.gradient(scaled, weights), weights)
 
@@ -480,9 +533,14 @@ def dcgan(
         generator_steps=generator_steps,
         name=name,
     )
+    return load_gan_weights(gan, weights)
+
+
+def load_gan_weights(gan: DCGAN, weights: str | None) -> DCGAN:
+    """`gan` with both networks' weights from the `.keras` file `weights` (None: as they are)."""
     if weights is not None:
         common.check_arguments(
-            name=name, include_top=False, weights=weights, pooling=None, classes=1
+            name=gan.name, include_top=False, weights=weights, pooling=None, classes=1
         )
         source = keras.saving.load_model(weights, compile=False, safe_mode=True)
         gan.generator.set_weights(source.generator.get_weights())
@@ -490,15 +548,97 @@ def dcgan(
     return gan
 
 
+def generator_classes(generator: keras.Model) -> int | None:
+    """The number of classes a conditional generator (noise, labels) draws; None for a generator
+    of noise alone."""
+    if len(generator.inputs) == 1:
+        return None
+    return int(generator.get_layer(LABEL_EMBEDDING).input_dim)
+
+
+def requested_labels(generator: keras.Model, count: int) -> np.ndarray | None:
+    """The labels `count` images of `generator` are drawn for when none are chosen: every class in
+    turn (0, 1, ..., 9, 0, 1, ...), so all are drawn equally often; None for an unconditional one."""
+    classes = generator_classes(generator)
+    return None if classes is None else class_cycle(count, classes)
+
+
+def class_cycle(count: int, classes: int) -> np.ndarray:
+    """`count` int32 labels, every class in turn: 0, 1, ..., classes - 1, 0, 1, ..."""
+    return np.arange(count, dtype=np.int32) % classes
+
+
+def generator_inputs(generator: keras.Model, noise, labels=None):
+    """What `generator` takes: `noise`, or [noise, labels] for a conditional one (`labels` None:
+    `requested_labels`)."""
+    if generator_classes(generator) is None:
+        if labels is not None:
+            raise KerasCNNError(
+                f"{generator.name} draws from noise alone and takes no labels; "
+                "labels need a conditional GAN such as cdcgan"
+            )
+        return noise
+    if labels is None:
+        labels = requested_labels(generator, int(noise.shape[0]))
+    return [noise, labels]
+
+
 def pixel_generator(generator: keras.Model) -> keras.Model:
-    """The generator as served: noise (n, latent_dim) float32 -> images uint8 0-255."""
-    noise = keras.Input(shape=generator.inputs[0].shape[1:], name="noise", dtype="float32")
-    return keras.Model(noise, ToPixels(name="pixels")(generator(noise)), name=generator.name)
+    """The generator as served: noise (n, latent_dim) float32 (and for a conditional generator
+    labels (n,) int32) -> images uint8 0-255."""
+    inputs = [keras.Input(shape=generator.inputs[0].shape[1:], name="noise", dtype="float32")]
+    if generator_classes(generator) is not None:
+        inputs.append(keras.Input(shape=(), name="labels", dtype="int32"))
+    served = inputs[0] if len(inputs) == 1 else inputs
+    return keras.Model(served, ToPixels(name="pixels")(generator(served)), name=generator.name)
 
 
-def generate_pixels(generator: keras.Model, count: int, *, seed: int = 0, batch_size: int = 500):
-    """`count` generated images as float32 pixel values 0-255, from seeded noise."""
-    latent = int(generator.inputs[0].shape[-1])
-    noise = np.random.default_rng(seed).normal(size=(count, latent)).astype(np.float32)
-    images = generator.predict(noise, batch_size=batch_size, verbose=0)
+def seeded_noise(latent_dim: int, count: int, seed: int = 0) -> np.ndarray:
+    """(count, latent_dim) float32 normal noise from `seed`."""
+    return np.random.default_rng(seed).normal(size=(count, latent_dim)).astype(np.float32)
+
+
+def latent_size(generator: keras.Model) -> int:
+    """The length of the noise vector `generator` takes."""
+    return int(generator.inputs[0].shape[-1])
+
+
+def pixels_of(generator: keras.Model, noise, labels=None, *, batch_size: int = 500):
+    """The images `generator` draws from `noise` (and `labels`, see `generator_inputs`) as float32
+    pixel values 0-255."""
+    inputs = generator_inputs(generator, noise, labels)
+    images = generator.predict(inputs, batch_size=batch_size, verbose=0)
     return np.clip(np.round((np.asarray(images, np.float32) + 1) * 127.5), 0, 255)
+
+
+def generate_pixels(
+    generator: keras.Model, count: int, *, seed: int = 0, labels=None, batch_size: int = 500
+):
+    """`count` generated images as float32 pixel values 0-255, from seeded noise (and, for a
+    conditional generator, `labels`; None: `requested_labels`)."""
+    noise = seeded_noise(latent_size(generator), count, seed)
+    return pixels_of(generator, noise, labels, batch_size=batch_size)
+
+
+def class_rows(latent_dim: int, classes: int, per_class: int, *, seed: int = 0):
+    """(noise, labels) for one row of `per_class` images of each class, column j of every row from
+    the same noise: a row shows its class, a column one style."""
+    noise = np.tile(seeded_noise(latent_dim, per_class, seed), (classes, 1))
+    return noise, np.repeat(np.arange(classes, dtype=np.int32), per_class)
+
+
+def row_titles(labels, per_class: int) -> list[str]:
+    """Each row's label over its first image, nothing over the others."""
+    return [str(label) if i % per_class == 0 else "" for i, label in enumerate(labels)]
+
+
+def sample_sheet(generator: keras.Model, count: int, *, seed: int = 0):
+    """(images as pixel values, titles or None, columns): the figure of `count` images a GAN run
+    shows, from fixed noise: rows of 8; for a conditional generator one row per class of
+    ceil(count / classes) images, the same noise in every row, titled by class."""
+    classes = generator_classes(generator)
+    if classes is None:
+        return generate_pixels(generator, count, seed=seed), None, 8
+    per_class = -(-count // classes)
+    noise, labels = class_rows(latent_size(generator), classes, per_class, seed=seed)
+    return pixels_of(generator, noise, labels), row_titles(labels, per_class), per_class

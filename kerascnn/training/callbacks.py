@@ -16,7 +16,7 @@ import tensorflow as tf
 from kerascnn import compat, runs, viz
 from kerascnn.data.pipeline import take_examples
 from kerascnn.models.common import PREDICTIONS
-from kerascnn.models.dcgan import generate_pixels
+from kerascnn.models.dcgan import generate_pixels, requested_labels, sample_sheet
 from kerascnn.training import resume
 from kerascnn.training.resume import Progress
 
@@ -87,7 +87,7 @@ class EpochFigure(keras.callbacks.Callback):
 
 class SampleGrid(EpochFigure):
     """A GAN's generator on fixed noise after every epoch (`EpochFigure`, tag `samples`), so one
-    sees it learn."""
+    sees it learn; a conditional GAN's with one row per class (`dcgan.sample_sheet`)."""
 
     tag = "samples"
 
@@ -99,13 +99,17 @@ class SampleGrid(EpochFigure):
     def figure(self, epoch, logs):
 
         # The same seed every epoch: the same noise, so the grids show one set of images learning.
-        images = generate_pixels(self.model.generator, self.count, seed=self.seed)
-        return viz.image_grid(images, columns=8, title=f"epoch {epoch + 1}: fixed noise")
+        images, titles, columns = sample_sheet(self.model.generator, self.count, seed=self.seed)
+        return viz.image_grid(
+            images, titles, columns=columns, title=f"epoch {epoch + 1}: fixed noise"
+        )
 
 
 class GanQualityLogger(keras.callbacks.Callback):
     """Adds `inception_score` and `frechet_distance` of `count` generated images to the epoch logs
-    every `every` epochs (and after the last), scored by a `kerascnn.quality.DigitScorer`."""
+    every `every` epochs (and after the last), scored by a `kerascnn.quality.DigitScorer`; for a
+    conditional GAN, drawn for every class in turn, also `class_fidelity` and
+    `min_class_fidelity`."""
 
     def __init__(self, scorer, *, count=2000, every=1, seed=0):
         super().__init__()
@@ -119,8 +123,10 @@ class GanQualityLogger(keras.callbacks.Callback):
         last = epoch + 1 == self.params.get("epochs")
         if logs is None or not ((epoch + 1) % self.every == 0 or last):
             return
-        images = generate_pixels(self.model.generator, self.count, seed=self.seed + epoch)
-        logs.update(self.scorer(images))
+        generator = self.model.generator
+        labels = requested_labels(generator, self.count)
+        images = generate_pixels(generator, self.count, seed=self.seed + epoch, labels=labels)
+        logs.update(self.scorer(images, labels))
 
 
 class CaptionLogger(EpochFigure):

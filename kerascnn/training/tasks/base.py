@@ -190,9 +190,9 @@ def write_filters(folder, model: keras.Model) -> list:
 
 
 def write_layer_time(folder, model: keras.Model, batch) -> list:
-    """Each layer's share of a forward pass's time on `batch`."""
+    """Each layer's share of a forward pass's time on `batch` (an array, or a list of them for a
+    model of several inputs)."""
     shares = layer_time_shares(model, batch)
-    figure = viz.layer_time_figure(
-        shares, title=f"forward-pass time per layer (batch of {len(batch)})"
-    )
+    size = len(batch[0] if isinstance(batch, list) else batch)
+    figure = viz.layer_time_figure(shares, title=f"forward-pass time per layer (batch of {size})")
     return [viz.save(figure, folder / "layer_time.png")]

@@ -1,5 +1,6 @@
-"""GANs: a `DCGAN` trained on the training images; scored by the Inception Score and Fréchet
-distance of generated digits (`kerascnn.quality`); the export serves the generator, noise ->
+"""GANs: a `DCGAN` (or a class-conditional `ConditionalDCGAN`) trained on the training images;
+scored by the Inception Score and Fréchet distance of generated digits, and a conditional one also
+by class fidelity (`kerascnn.quality`); the export serves the generator, noise (and labels) ->
 uint8 images; the report shows generated images, filters and the generator's time per layer."""
 
 from __future__ import annotations
@@ -7,13 +8,20 @@ from __future__ import annotations
 import dataclasses
 
 import keras
-import numpy as np
 
 from kerascnn import viz
 from kerascnn.data.pipeline import take_examples
 from kerascnn.models import create_model
-from kerascnn.models.dcgan import generate_pixels, pixel_generator
+from kerascnn.models.dcgan import (
+    generate_pixels,
+    generator_inputs,
+    pixel_generator,
+    requested_labels,
+    sample_sheet,
+    seeded_noise,
+)
 from kerascnn.quality import DigitScorer, scorable
+from kerascnn.registry import models
 from kerascnn.training.callbacks import GanQualityLogger, SampleGrid, image_log_dir
 from kerascnn.training.tasks.base import (
     Task,
@@ -25,8 +33,14 @@ from kerascnn.training.tasks.base import (
 )
 
 
+def conditional(recipe) -> bool:
+    """Whether the recipe's GAN draws images of a class it is given (registered `conditional`)."""
+    return bool(models.metadata(recipe.model.name).get("conditional"))
+
+
 class GanTask(Task):
-    """A `DCGAN` trained on the training images; scored and exported by its generator."""
+    """A `DCGAN` trained on the training images, or a `ConditionalDCGAN` on the images and their
+    labels; scored and exported by its generator."""
 
     name = "gan"
     kind = "a GAN"
@@ -47,13 +61,20 @@ class GanTask(Task):
             "instead",
             (0,),
         )
+        if conditional(recipe):  # it learns the labels, so their kind matters
+            del rules["data.label_mode"]
         return rules
 
     def build(self, recipe, data) -> keras.Model:
 
         info = data.info
+        classes = {"classes": info.num_classes} if conditional(recipe) else {}
         gan = create_model(
-            recipe.model.name, image_shape=info.image_shape, seed=recipe.seed, **recipe.model.args
+            recipe.model.name,
+            image_shape=info.image_shape,
+            seed=recipe.seed,
+            **classes,
+            **recipe.model.args,
         )
         settings = recipe.optimizer
         if settings.discriminator_learning_rate is not None:
@@ -75,12 +96,12 @@ class GanTask(Task):
         model.write_averaged_weights()
 
     def prepare(self, recipe, data, test):
-        """A `DigitScorer` against the test images, or None for images it cannot score."""
+        """A `DigitScorer` against the test images (and their labels), or None for images it
+        cannot score."""
 
         if not scorable(data.info.image_shape):
             return None
-        real, _ = take_examples(test, recipe.callbacks.quality_examples)
-        return DigitScorer(real)
+        return DigitScorer(*take_examples(test, recipe.callbacks.quality_examples))
 
     def callbacks(self, recipe, run_dir, scorer) -> list:
 
@@ -105,33 +126,43 @@ class GanTask(Task):
     def evaluate(self, model, recipe, test, scorer, *, verbose):
         if scorer is None:
             return model, {}
-        images = generate_pixels(
-            model.generator, recipe.callbacks.quality_examples, seed=recipe.seed
-        )
-        return model, scorer(images)
+        count = recipe.callbacks.quality_examples
+        labels = requested_labels(model.generator, count)
+        images = generate_pixels(model.generator, count, seed=recipe.seed, labels=labels)
+        return model, scorer(images, labels)
 
     def export_parts(self, model, recipe, test):
-        noise = np.random.default_rng(recipe.seed).normal(size=(16, model.latent_dim))
-        return pixel_generator(model.generator), noise.astype(np.float32)
+        """The generator serving uint8 images, and 16 inputs to verify it on: noise, and for a
+        conditional GAN labels (every class in turn)."""
+        inputs = generator_inputs(model.generator, seeded_noise(model.latent_dim, 16, recipe.seed))
+        return pixel_generator(model.generator), inputs
 
     def headline(self, metrics) -> str:
         if "inception_score" not in metrics:
             return "trained (only grey images of at least 28x28 are scored)"
+        fidelity = (
+            f", class fidelity {100 * metrics['class_fidelity']:.1f} % "
+            f"(lowest class {100 * metrics['min_class_fidelity']:.1f} %)"
+            if "class_fidelity" in metrics
+            else ""
+        )
         return (
             f"inception score {metrics['inception_score']:.2f} of 10 "
-            f"(Fréchet distance {metrics['frechet_distance']:.2f})"
+            f"(Fréchet distance {metrics['frechet_distance']:.2f}){fidelity}"
         )
 
     def report_figures(self, folder, recipe, gan, run_dir, *, examples: int) -> list[str]:
-        """Curves, 64 generated images, the discriminator's first-layer filters and the
-        generator's time per layer."""
-        images = generate_pixels(gan.generator, 64, seed=recipe.seed)
-        samples = viz.image_grid(images, columns=8, title=f"{recipe.name}: 64 generated images")
-        noise = np.random.default_rng(recipe.seed).normal(size=(100, gan.latent_dim))
+        """Curves, 64 generated images (a conditional GAN's in rows by class), the
+        discriminator's first-layer filters and the generator's time per layer."""
+        images, titles, columns = sample_sheet(gan.generator, 64, seed=recipe.seed)
+        samples = viz.image_grid(
+            images, titles, columns=columns, title=f"{recipe.name}: {len(images)} generated images"
+        )
+        noise = seeded_noise(gan.latent_dim, 100, recipe.seed)
         paths = [
             *write_curves(folder, recipe, run_dir),
             viz.save(samples, folder / "samples.png"),
             *write_filters(folder, gan.discriminator),
-            *write_layer_time(folder, gan.generator, noise.astype(np.float32)),
+            *write_layer_time(folder, gan.generator, generator_inputs(gan.generator, noise)),
         ]
         return [path.name for path in paths]
