@@ -16,7 +16,6 @@ from kerascnn.models import (  # noqa: F401
     classic,
     dcgan,
     deep_cnn,
-    fcn,
     inception,
     resnet,
     vgg,
