@@ -15,6 +15,7 @@ _LAZY = {
     "recipes": ("kerascnn.recipes", None),
     "create_model": ("kerascnn.models", "create_model"),
     "list_models": ("kerascnn.models", "list_models"),
+    "fully_convolutional": ("kerascnn.models.convolutional", "fully_convolutional"),
     "export": ("kerascnn.export", "export_model"),
     "predict": ("kerascnn.tools.predict", "predict"),
     "export_run": ("kerascnn.tools.export", "export_run"),
