@@ -526,3 +526,23 @@ def test_logits_equal_torchvisions(tmp_path, torchvision, family, size, kwargs):
         paper.set_weights(model.get_weights())
         # The paper's pools give other logits with the same weights.
         assert np.abs(np.asarray(paper(x * 2 - 1)) - expected).max() > 0.05 * largest
+
+
+@pytest.mark.parametrize("writer", [write_checkpoint_zip, write_checkpoint_legacy])
+def test_every_damaged_checkpoint_is_one_clear_error(tmp_path, writer):
+    """Truncated or overwritten anywhere, a checkpoint reads or fails with a WeightsError."""
+    whole = tmp_path / "whole.pth"
+    writer(whole, STATE)
+    data = whole.read_bytes()
+    rng = np.random.default_rng(0)
+    damaged = tmp_path / "damaged.pth"
+    for cut in range(0, len(data), max(1, len(data) // 60)):
+        for version in (
+            data[:cut],
+            data[:cut] + bytes(rng.integers(0, 256, 16, np.uint8)) + data[cut + 16 :],
+        ):
+            damaged.write_bytes(version)
+            try:
+                pretrained.read_checkpoint(damaged)
+            except WeightsError:
+                pass

@@ -664,24 +664,35 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
             storages[key] = _Storage(storage_type, numel)
         return storages[key]
 
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            pickles = [n for n in archive.namelist() if re.fullmatch(r"[^/]+/data\.pkl", n)]
-            if len(pickles) != 1:
-                raise WeightsError(f"{path} is a zip file but not a torch checkpoint (no data.pkl)")
-            root = pickles[0].rsplit("/", 1)[0]
-            result = _unpickle(archive.read(pickles[0]), storage, path)
-            big = f"{root}/byteorder" in archive.namelist() and (
-                archive.read(f"{root}/byteorder").strip() == b"big"
-            )
-            for key, value in storages.items():
-                try:
-                    value.fill(archive.read(f"{root}/data/{key}"), big_endian=big)
-                except KeyError:
-                    raise WeightsError(f"{path} lacks the data of storage {key}") from None
-    else:
-        result = _read_legacy(path, storage, storages)
+    try:
+        if zipfile.is_zipfile(path):
+            result = _read_zip(path, storage, storages)
+        else:
+            result = _read_legacy(path, storage, storages)
+    except WeightsError:
+        raise
+    except Exception as error:  # noqa: BLE001 - zipfile alone raises a dozen kinds on damage
+        raise WeightsError(f"cannot read {path}: {_first_line(error)}") from None
     return _state_dict(result, path)
+
+
+def _read_zip(path, storage, storages):
+    """torch.save's zip format: `<root>/data.pkl`, each storage's bytes in `<root>/data/<key>`."""
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if re.fullmatch(r"[^/]+/data\.pkl", n)]
+        if len(pickles) != 1:
+            raise WeightsError(f"{path} is a zip file but not a torch checkpoint (no data.pkl)")
+        root = pickles[0].rsplit("/", 1)[0]
+        result = _unpickle(archive.read(pickles[0]), storage, path)
+        big = f"{root}/byteorder" in archive.namelist() and (
+            archive.read(f"{root}/byteorder").strip() == b"big"
+        )
+        for key, value in storages.items():
+            try:
+                value.fill(archive.read(f"{root}/data/{key}"), big_endian=big)
+            except KeyError:
+                raise WeightsError(f"{path} lacks the data of storage {key}") from None
+    return result
 
 
 def _read_legacy(path, storage, storages):
