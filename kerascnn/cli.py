@@ -12,6 +12,7 @@
     kerascnn profile alexnet
     kerascnn predict runs/deep_mnist/20261122-081500 seven.png photo.jpg [--top 3] [--json]
     kerascnn export runs/deep_mnist/20261122-081500 --format litert --quantize int8
+    kerascnn segment saved_models/fcn8s_digits/1 canvas.png [more.png ...] [--out-dir DIR]
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
 """
@@ -228,6 +229,12 @@ def _predict(args) -> None:
         print(format_predictions(predictions))
 
 
+def _segment(args) -> None:
+    from kerascnn.tools.segment import format_segmentations, segment_files
+
+    print(format_segmentations(segment_files(args.source, args.images, out_dir=args.out_dir)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -308,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print JSON: per image its top classes"
     )
     predict.set_defaults(handler=_predict)
+    segment = commands.add_parser(
+        "segment", help="classify every pixel of image files: writes each with its mask overlaid"
+    )
+    segment.add_argument(
+        "source", help="a segmentation run directory, export (saved_models/NAME/N) or .keras file"
+    )
+    segment.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, GIF), any size")
+    segment.add_argument(
+        "--out-dir", default=".", help="where <image>_segmented.png go (default: here)"
+    )
+    segment.set_defaults(handler=_segment)
     export = commands.add_parser(
         "export",
         help="export a run's model for TensorFlow, onnxruntime or LiteRT, verified in that runtime",

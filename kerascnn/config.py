@@ -423,7 +423,8 @@ class Recipe:
     the ensemble averages their probabilities (`kerascnn.training.ensemble`).
     `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
     `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`);
-    `target_bleu4` the corpus BLEU-4 of a captioning recipe's greedy test captions.
+    `target_bleu4` the corpus BLEU-4 of a captioning recipe's greedy test captions;
+    `target_mean_iou` the mean IoU over the classes of a segmentation recipe's test split.
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
     """
 
@@ -452,6 +453,7 @@ class Recipe:
     target_accuracy: float | None = None
     target_inception_score: float | None = None
     target_bleu4: float | None = None
+    target_mean_iou: float | None = None
     source: str = ""
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -483,6 +485,12 @@ class Recipe:
             "target_bleu4",
             "None or in (0, 1]",
             self.target_bleu4,
+        )
+        _require(
+            self.target_mean_iou is None or 0 < self.target_mean_iou <= 1,
+            "target_mean_iou",
+            "None or in (0, 1]",
+            self.target_mean_iou,
         )
         _require(
             self.target_accuracy is None or 0 < self.target_accuracy <= 1,

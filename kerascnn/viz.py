@@ -260,3 +260,43 @@ def layer_time_figure(shares: dict, *, title: str = "") -> Figure:
     axis.set_title(title or "time per layer", fontsize=9)
     axis.tick_params(axis="y", labelsize=8)
     return figure
+
+
+def class_colours(classes: int) -> np.ndarray:
+    """uint8 (classes, 3): Pascal VOC's palette (class 0 black, then distinct colours), from the
+    bits of each class index as the VOC development kit draws it (`labelcolormap.m`)."""
+    palette = np.zeros((classes, 3), np.uint8)
+    for index in range(classes):
+        value, code = index, [0, 0, 0]
+        for shift in range(7, -1, -1):
+            for channel in range(3):
+                code[channel] |= ((value >> channel) & 1) << shift
+            value >>= 3
+        palette[index] = code
+    return palette
+
+
+def colour_mask(mask, classes: int, ignore: int = 255) -> np.ndarray:
+    """A class map as an RGB uint8 image (`class_colours`), `ignore` pixels white."""
+    mask = np.asarray(mask)
+    palette = np.concatenate([class_colours(classes), [[255, 255, 255]]]).astype(np.uint8)
+    return palette[np.where(mask == ignore, classes, np.minimum(mask, classes))]
+
+
+def overlay(image, mask, classes: int, *, alpha: float = 0.5) -> np.ndarray:
+    """`image` (uint8 RGB) with every pixel of a class other than 0 tinted by its colour."""
+    image = np.asarray(image, np.float32)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    tinted = (1 - alpha) * image + alpha * colour_mask(mask, classes).astype(np.float32)
+    blended = np.where((np.asarray(mask) > 0)[..., None], tinted, image)
+    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def mask_grid(images, true, predicted, classes: int, *, title: str = "") -> Figure:
+    """Per image three tiles: the image, its true mask and the predicted one (two per row)."""
+    tiles, titles = [], []
+    for image, truth, guess in zip(images, true, predicted, strict=True):
+        tiles += [image, colour_mask(truth, classes), colour_mask(guess, classes)]
+        titles += ["image", "true", "predicted"]
+    return image_grid(tiles, titles, columns=6, title=title)

@@ -153,6 +153,29 @@ class CaptionLogger(EpochFigure):
         return self.references.grid(generated[: self.grid], title=f"epoch {epoch + 1}")
 
 
+class MaskLogger(EpochFigure):
+    """A segmentation model on held-out images after every epoch: each image beside its true and
+    its predicted class map (`EpochFigure`, tag `masks`). `held_out` = (images, masks)."""
+
+    tag = "masks"
+
+    def __init__(self, held_out, folder, log_dir=None, *, classes: int):
+        super().__init__(folder, log_dir)
+        self.images, self.masks = held_out
+        self.classes = classes
+
+    def figure(self, epoch, logs):
+        probabilities = self.model.predict(self.images, verbose=0)
+        predicted = np.argmax(np.asarray(probabilities), axis=-1)
+        return viz.mask_grid(
+            self.images.astype(np.uint8),
+            self.masks,
+            predicted,
+            self.classes,
+            title=f"epoch {epoch + 1}: held-out images, true and predicted classes",
+        )
+
+
 def main_output(outputs):
     """The class probabilities of a model's output (a dict when it has auxiliary heads)."""
     return outputs[PREDICTIONS] if isinstance(outputs, dict) else outputs
@@ -210,8 +233,12 @@ class InspectionLogger(keras.callbacks.Callback):
             return
         self._writer = tf.summary.create_file_writer(self.log_dir)
         images, labels = take_examples(self.train, 32)
-        # Captioned images have captions, not class names, for labels.
-        titles = [self.class_names[label] for label in labels] if self.class_names else None
+        # Captioned images have captions, segmented images masks: no class name to show.
+        titles = (
+            [self.class_names[label] for label in labels]
+            if self.class_names and labels.ndim == 1
+            else None
+        )
         figure = viz.image_grid(images, titles, title="augmented training inputs")
         # record_if: TensorBoard's step filter must not drop these (see callbacks.TensorBoard).
         with self._writer.as_default(), tf.summary.record_if(True):

@@ -248,7 +248,7 @@ def run_recipe(
                 examples_per_epoch=stream.examples,
                 batch_size=recipe.batch_size,
                 update_freq=recipe.callbacks.update_freq,
-                examples=recipe.callbacks.inspect_examples if task.evaluates_held_out else 0,
+                examples=task.inspected_examples(recipe),
                 progress=progress,
             ),
             guard=guard,

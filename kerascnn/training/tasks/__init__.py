@@ -3,6 +3,7 @@
 - `ClassificationTask`: images -> class probabilities, scored by test accuracy.
 - `GanTask`: a DCGAN, scored by the Inception Score and Fréchet distance of its digits.
 - `CaptioningTask`: Show and Tell, scored by BLEU of its captions.
+- `SegmentationTask`: FCN, a class per pixel, scored by mean IoU.
 
 A recipe's task comes from its model's registry entry (`task_of`).
 """
@@ -21,8 +22,12 @@ from kerascnn.training.tasks.classification import (
     inference_model,
 )
 from kerascnn.training.tasks.gan import GanTask
+from kerascnn.training.tasks.segmentation import SegmentationTask
 
-TASKS = {task.name: task for task in (ClassificationTask(), GanTask(), CaptioningTask())}
+TASKS = {
+    task.name: task
+    for task in (ClassificationTask(), GanTask(), CaptioningTask(), SegmentationTask())
+}
 
 
 def task_of(recipe) -> Task:
@@ -44,6 +49,7 @@ __all__ = [
     "CaptioningTask",
     "ClassificationTask",
     "GanTask",
+    "SegmentationTask",
     "Task",
     "Unread",
     "compile_classifier",

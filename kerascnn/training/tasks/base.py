@@ -148,6 +148,12 @@ class Task:
     def callbacks(self, recipe, run_dir, prepared) -> list:
         return []
 
+    def inspected_examples(self, recipe) -> int:
+        """How many held-out images the run's `InspectionLogger` classifies every epoch (a
+        confusion matrix and the misclassified images): `callbacks.inspect_examples` for a task
+        that validates with one class per image, 0 for the others."""
+        return recipe.callbacks.inspect_examples if self.evaluates_held_out else 0
+
     # -- results -----------------------------------------------------------------------------
     def learning_failure(self, metrics, history) -> str | None:
         """Why a finished run did not learn, "" if it did; None: this task makes no judgement."""
