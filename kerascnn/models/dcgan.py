@@ -97,15 +97,16 @@ def down_block(x, filters, *, kernel_size, use_bias, normalize, name):
     return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_lrelu")(x)
 
 
-def check_options(name, latent_dim, base_filters, kernel_size, weights):
-    """Rejects sizes that are not positive integers and weights that are not a file."""
-    for argument, value in (
-        ("latent_dim", latent_dim),
-        ("base_filters", base_filters),
-        ("kernel_size", kernel_size),
-    ):
+def check_positive(name, **sizes):
+    """Rejects sizes (argument name -> value) that are not positive integers."""
+    for argument, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise KerasCNNError(f"{name}: {argument} must be a positive integer, got {value!r}")
+
+
+def check_options(name, latent_dim, base_filters, kernel_size, weights):
+    """Rejects sizes that are not positive integers and weights that are not a file."""
+    check_positive(name, latent_dim=latent_dim, base_filters=base_filters, kernel_size=kernel_size)
     common.check_arguments(name=name, include_top=False, weights=weights, pooling=None, classes=1)
 
 
