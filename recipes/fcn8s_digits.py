@@ -38,7 +38,7 @@ def recipe() -> Recipe:
         smoke={
             "data.train_limit": 64,
             "data.test_limit": 16,
-            "data.image_shape": (64, 64, 3),
+            "data.image_shape": [64, 64, 3],
             "batch_size": 16,
             "callbacks.sample_grid": 4,
         },

@@ -35,7 +35,7 @@ def recipe() -> Recipe:
         smoke={
             "data.train_limit": 8,
             "data.test_limit": 4,
-            "data.image_shape": (64, 64, 3),
+            "data.image_shape": [64, 64, 3],
             "batch_size": 4,
             "model.args": {"backbone": "vgg16", "fc_units": 64},
         },
