@@ -183,7 +183,8 @@ def _layers_within(layer, seen=None):
 
 
 def take_examples(dataset, limit: int):
-    """Up to `limit` (images, labels) as numpy arrays from a batched dataset of (image, label)."""
+    """Up to `limit` (images, labels) as numpy arrays from a batched dataset of (image, label);
+    the labels may be per-pixel masks."""
     images, labels, count = [], [], 0
     for batch_images, batch_labels in dataset:
         images.append(np.asarray(batch_images))

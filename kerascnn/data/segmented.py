@@ -21,7 +21,6 @@ import dataclasses
 import os
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from kerascnn import files
@@ -127,15 +126,3 @@ def _splits(config, arrays, *, name: str, source: str, class_names):
         num_classes=len(class_names),
         class_names=tuple(class_names),
     )
-
-
-def first_examples(dataset, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to `limit` (images, masks) as numpy arrays from a batched dataset."""
-    images, masks, count = [], [], 0
-    for batch_images, batch_masks in dataset:
-        images.append(np.asarray(batch_images))
-        masks.append(np.asarray(batch_masks))
-        count += len(masks[-1])
-        if count >= limit:
-            break
-    return np.concatenate(images)[:limit], np.concatenate(masks)[:limit]

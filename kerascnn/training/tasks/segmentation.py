@@ -11,11 +11,11 @@ import tensorflow as tf
 
 from kerascnn import viz
 from kerascnn.data import batches
+from kerascnn.data.pipeline import take_examples
 from kerascnn.data.segmented import (
     DIGIT_CANVASES,
     IGNORE_LABEL,
     check_config,
-    first_examples,
     load_segmented,
 )
 from kerascnn.errors import RecipeError
@@ -133,7 +133,7 @@ class SegmentationTask(Task):
 
     def prepare(self, recipe, data, test):
         """The held-out images pictured every epoch with their masks, and the class count."""
-        return first_examples(test, recipe.callbacks.sample_grid), data.info.num_classes
+        return take_examples(test, recipe.callbacks.sample_grid), data.info.num_classes
 
     def callbacks(self, recipe, run_dir, prepared) -> list:
         held_out, classes = prepared
@@ -196,7 +196,7 @@ class SegmentationTask(Task):
         """Curves, test images with their true and predicted masks, first-layer filters."""
         small = apply_overrides(recipe, {"data.train_limit": 1, "data.test_limit": REPORT_EXAMPLES})
         data = self.load(small.data)
-        images, masks = first_examples(
+        images, masks = take_examples(
             batches(data.test, batch_size=REPORT_EXAMPLES), REPORT_EXAMPLES
         )
         probabilities = model.predict(images, verbose=0)
