@@ -98,31 +98,37 @@ def _resized(tile: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _mosaic(
-    rows: list[list], titles: list[list], colors: list[list], *, cell_inches: float, title: str
+    rows: list[list],
+    titles: list[list],
+    colors: list[list],
+    *,
+    cell: tuple[float, float],
+    title: str,
+    heading: float = 0.4,
 ) -> Figure:
-    """Rows of RGB tiles (each titled) drawn as one image on one axis.
+    """Rows of RGB tiles, each titled above, drawn as one image on one axis: `cell` is the
+    (width, height) in inches of a tile and its title, `heading` the inches for `title`.
 
     A grid of 64 matplotlib axes takes seconds to lay out and draw, every epoch; one image
     with text on top draws in a fraction of that and looks the same.
     """
     tiles = [tile for row in rows for tile in row]
-    side = max(max(tile.shape[0], tile.shape[1]) for tile in tiles) if tiles else 1
-    side = max(side, 24)  # titles need room at small sizes
+    side = max([max(tile.shape[0], tile.shape[1]) for tile in tiles] + [24])
     columns = max([len(row) for row in rows] + [1])
     gap = max(1, side // 12)
-    band = side // 3 if any(text for row in titles for text in row) else 0
-    cell_height, cell_width = band + side + gap, side + gap
+    cell_width = side + gap
+    cell_height = round(cell_width * cell[1] / cell[0])  # the title band: what is above side
+    band = max(cell_height - cell_width, 0)
     canvas = np.ones((len(rows) * cell_height + gap, columns * cell_width + gap, 3), np.float32)
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
             top, left = r * cell_height + band + gap, c * cell_width + gap
             canvas[top : top + side, left : left + side] = _resized(tile, side, side)
-    width = cell_inches * columns
-    heading = 0.4 if title else 0.0
-    height = width * canvas.shape[0] / canvas.shape[1]
-    figure = Figure(figsize=(width, height + heading))
+    heading = heading if title else 0.0
+    height = cell[1] * len(rows)
+    figure = Figure(figsize=(cell[0] * columns, height + heading))
     axis = figure.add_axes((0, 0, 1, height / (height + heading)))
-    axis.imshow(canvas, interpolation="nearest")
+    axis.imshow(canvas, interpolation="nearest", aspect="auto")
     axis.set_axis_off()
     for r, row in enumerate(titles):
         for c, text in enumerate(row):
@@ -145,7 +151,7 @@ def image_grid(images, titles=None, *, columns: int = 8, title: str = "", colors
         [tiles[r] for r in rows] or [[]],
         [texts[r] for r in rows] or [[]],
         [shades[r] for r in rows] or [[]],
-        cell_inches=1.3,
+        cell=(1.3, 1.45),
         title=title,
     )
 
@@ -236,7 +242,7 @@ def feature_maps_figure(image, maps, *, per_layer: int = 8) -> Figure:
         rows.append([_display(feature_map[..., c], cmap="viridis") for c in range(count)])
         titles.append([f"{name}:0"] + [str(c) for c in range(1, count)])
     colors = [["black"] * len(row) for row in rows]
-    return _mosaic(rows, titles, colors, cell_inches=1.3, title="feature maps of one test image")
+    return _mosaic(rows, titles, colors, cell=(1.3, 1.4), title="feature maps of one test image")
 
 
 def layer_time_figure(shares: dict, *, title: str = "") -> Figure:

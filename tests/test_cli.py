@@ -28,6 +28,7 @@ def kerascnn(*args, cwd):
     )
 
 
+@pytest.mark.slow  # a fresh process
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     """`kerascnn show vgg16 | head -3`: the reader has gone; no traceback, as git and ls do."""
     read_end, write_end = os.pipe()
@@ -83,6 +84,7 @@ def test_run_smoke_end_to_end(tmp_path):
     ).exists()
 
 
+@pytest.mark.slow  # a fresh process; in process: test_bad_input_is_one_line_exit_2_and_writes_nothing
 def test_bad_input_through_a_subprocess_is_one_line(tmp_path):
     done = kerascnn("run", "deep_mnst", cwd=tmp_path)
     assert done.returncode == 2

@@ -129,6 +129,7 @@ def two_workers(tmp_path, fixed: str):
     return results
 
 
+@pytest.mark.slow  # two-worker clusters in fresh processes, with and without the fix
 @pytest.mark.parametrize("fixed", ["0", "1"])
 def test_the_multi_worker_fix_is_needed_and_works(tmp_path, fixed):
     results = two_workers(tmp_path, fixed)

@@ -145,8 +145,11 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
         dcgan_generator(**kwargs)
 
 
-# None: the DCGAN; else a conditional DCGAN of 4 classes with that discriminator.
-CONDITIONINGS = [None, "projection", "auxiliary"]
+# None: the DCGAN; else a conditional DCGAN of 4 classes with that discriminator. The machinery
+# is shared, so the 5-minute suite runs the DCGAN's case; --runslow the conditional ones too.
+PROJECTION = pytest.param("projection", marks=pytest.mark.slow)
+AUXILIARY = pytest.param("auxiliary", marks=pytest.mark.slow)
+CONDITIONINGS = [None, PROJECTION, AUXILIARY]
 
 
 def tiny_gan(
@@ -216,7 +219,7 @@ def noise_for(gan, noise):
     return generator_inputs(gan.generator, noise)
 
 
-@pytest.mark.parametrize("conditioning", [None, "auxiliary"])
+@pytest.mark.parametrize("conditioning", [None, AUXILIARY])
 def test_training_moves_both_losses_and_stays_finite(conditioning):
     gan = tiny_gan(learning_rate=2e-3, conditioning=conditioning)
     history = gan.fit(*data_for(gan), batch_size=16, epochs=4, verbose=0).history
@@ -260,7 +263,7 @@ def test_one_sided_label_smoothing_lowers_only_the_real_target():
         tiny_gan(label_smoothing=1)
 
 
-@pytest.mark.parametrize("conditioning", CONDITIONINGS[:2])
+@pytest.mark.parametrize("conditioning", [None, PROJECTION])
 def test_an_averaged_generator_gets_batch_norm_statistics_of_its_own_weights(conditioning):
     noise = np.random.default_rng(3).normal(size=(4000, 8)).astype(np.float32)
 
@@ -344,7 +347,7 @@ def test_mixed_precision_updates_match_float32_so_the_loss_scale_is_undone(condi
         assert np.linalg.norm(mixed - full) < 0.1 * np.linalg.norm(full)
 
 
-@pytest.mark.parametrize("conditioning", CONDITIONINGS[:2])
+@pytest.mark.parametrize("conditioning", [None, PROJECTION])
 def test_checkpoint_holds_both_nets_and_both_optimizers(tmp_path, conditioning):
     gan = tiny_gan(conditioning=conditioning)
     gan.fit(*data_for(gan, 32), batch_size=16, epochs=1, verbose=0)
@@ -363,7 +366,7 @@ def test_checkpoint_holds_both_nets_and_both_optimizers(tmp_path, conditioning):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b))
 
 
-@pytest.mark.parametrize("conditioning", [None, "auxiliary"])
+@pytest.mark.parametrize("conditioning", [None, AUXILIARY])
 def test_a_run_resumed_from_its_checkpoint_ends_where_an_uninterrupted_one_does(
     tmp_path, conditioning
 ):
@@ -405,6 +408,7 @@ print(strategy.num_replicas_in_sync, history["d_loss"][-1], history["g_loss"][-1
 """
 
 
+@pytest.mark.slow  # a fresh process on a split CPU
 def test_trains_under_mirrored_strategy_with_unscaled_losses():
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=300

@@ -21,6 +21,7 @@ SETTINGS = {
 }
 
 
+@pytest.mark.slow  # two members trained, an ensemble exported, then reused
 def test_an_ensemble_averages_its_members_and_exports_one_model(in_tmp, capsys):
     result = recipes.run("mnist_ensemble", smoke=True, verbose=0, **SETTINGS)
     members = result.metrics["members"]

@@ -94,6 +94,7 @@ def history(folder: Path):
     return [dict(zip(keys, map(float, row.split(",")), strict=True)) for row in rows[1:]]
 
 
+@pytest.mark.slow  # three worker processes, a kill and a resume: minutes
 def test_two_workers_train_like_one_process_and_resume_after_a_kill(tmp_path):
     (tmp_path / "scratch0").mkdir()
     (tmp_path / "scratch1").mkdir()
@@ -147,6 +148,7 @@ def test_two_workers_train_like_one_process_and_resume_after_a_kill(tmp_path):
         ("{not json", "TF_CONFIG is not valid JSON"),
     ],
 )
+@pytest.mark.slow  # a fresh process per case
 def test_multi_worker_without_a_cluster_is_a_one_line_error(tf_config, message, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     if tf_config is not None:

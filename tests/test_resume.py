@@ -101,6 +101,7 @@ def uninterrupted(tmp_path_factory):
     return final_weights(cwd)
 
 
+@pytest.mark.slow  # four processes; in process: test_tensorboard_step_scalars_continue_after_a_resume
 def test_killed_mid_epoch_and_between_epochs_resumes_to_the_same_weights(tmp_path, uninterrupted):
     kerascnn(tmp_path, "--no-export", kill_when=lambda: (progress(tmp_path) or (0, 0)) >= (1, 2))
     assert progress(tmp_path)[0] == 1  # killed in epoch 2, after a step checkpoint
@@ -118,6 +119,7 @@ def test_killed_mid_epoch_and_between_epochs_resumes_to_the_same_weights(tmp_pat
     assert metrics["epochs"] == 3 and metrics["resumed_at"]["epoch"] == 3
 
 
+@pytest.mark.slow  # two more processes; Ctrl-C in process: test_tensorboard_step_scalars_continue_after_a_resume
 def test_ctrl_c_saves_where_it_stopped_and_prints_the_command_that_resumes(tmp_path, uninterrupted):
     _, err = kerascnn(
         tmp_path,
@@ -143,6 +145,7 @@ def test_ctrl_c_saves_where_it_stopped_and_prints_the_command_that_resumes(tmp_p
     assert_identical(final_weights(tmp_path), uninterrupted)
 
 
+@pytest.mark.slow  # two more processes, each exporting
 def test_killed_during_export_publishes_nothing_then_resumes_and_exports(
     tmp_path, uninterrupted, monkeypatch, capfd
 ):
@@ -209,6 +212,7 @@ CAPTIONING = [
 ]
 
 
+@pytest.mark.slow  # three processes per model
 @pytest.mark.parametrize("run", [GAN, CAPTIONING], ids=["dcgan", "captioning"])
 def test_a_custom_model_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, run):
     name = run[0]

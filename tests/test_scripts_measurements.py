@@ -63,6 +63,7 @@ def reproduce(cwd: Path, *args: str) -> Done:
     return Done(code, out.getvalue(), err.getvalue())
 
 
+@pytest.mark.slow  # three trainings
 def test_reproduce_records_each_seed_and_merges(tmp_path):
     data = tmp_path / "digits"
     data.mkdir()

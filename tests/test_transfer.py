@@ -42,6 +42,7 @@ def fine_tune(runs_dir, **overrides):
     )
 
 
+@pytest.mark.slow  # two trainings compared: a minute
 def test_fine_tuning_from_other_digits_beats_training_from_scratch(digits_0_to_4, tmp_path):
     scratch = fine_tune(tmp_path / "scratch")
     tuned = fine_tune(tmp_path / "tuned", **{"transfer.init_from": str(digits_0_to_4)})

@@ -351,6 +351,7 @@ def test_a_flickr8k_folder_given_to_the_scenes_recipe_selects_the_flickr8k_reade
         load_captioned(resolve("captioning", {"data.data_dir": str(tmp_path)}).data)
 
 
+@pytest.mark.slow  # a captioner trained and scored
 def test_the_captioning_recipe_trains_and_reports_on_the_folder_it_was_given(in_tmp):
     folder = write_flickr8k(in_tmp / "photos")
     result = recipes.run(
