@@ -217,6 +217,7 @@ def test_training_raises_bleu_clearly_above_an_untrained_models(captioned):
     assert after[2] > max(3 * before["bleu2"], before["bleu2"] + 0.08), (before, after)
 
 
+@pytest.mark.slow  # a fresh process
 def test_the_export_captions_like_the_python_api_in_a_fresh_process(captioned):
     import json
     import subprocess

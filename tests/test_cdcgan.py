@@ -274,6 +274,7 @@ def test_a_label_for_an_unconditional_gan_is_a_one_line_error(tmp_path, capfd):
     assert len(lines) == 1 and "--label 3 needs a conditional GAN" in lines[0], lines
 
 
+@pytest.mark.slow  # the script scores two runs
 def test_score_script_scores_class_by_class_and_puts_runs_side_by_side(
     cgan_run, monkeypatch, capfd
 ):

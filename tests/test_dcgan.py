@@ -544,6 +544,7 @@ def test_the_recorded_scores_are_those_of_the_trained_generator_against_the_test
     assert metrics["frechet_distance"] > 100
 
 
+@pytest.mark.slow  # a fresh process
 def test_generator_export_serves_uint8_images_and_reloads_in_a_fresh_process(gan_run, tmp_path):
     export = gan_run.export_dir
     noise = np.random.default_rng(3).normal(size=(8, 100)).astype(np.float32)

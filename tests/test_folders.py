@@ -157,6 +157,7 @@ def test_an_archive_of_class_folders_is_extracted_once_beside_it(in_tmp):
     assert len(list(target.rglob("*.png"))) == 12
 
 
+@pytest.mark.slow  # a captioner trained
 def test_the_flickr8k_recipe_trains_on_a_folder_in_that_layout(in_tmp):
     from kerascnn import recipes
 

@@ -68,6 +68,7 @@ def test_tensorboard_has_train_and_validation_scalars(smoke):
     assert {"epoch_loss", "epoch_accuracy"} <= tags["validation"]
 
 
+@pytest.mark.slow  # a fresh process; each export is verified in process before it is published
 def test_export_reloads_in_a_fresh_process_with_the_same_predictions(smoke, tmp_path):
     _, result = smoke
     export_dir = result.export_dir
@@ -134,7 +135,10 @@ def test_training_learns_digits(in_tmp):
     assert result.export_dir is None and not (in_tmp / "saved_models").exists()
 
 
-@pytest.mark.parametrize("precision", ["mixed_bfloat16", "auto"])
+# mixed_bfloat16 builds float32 and bfloat16 graphs: slow (emulated, on CPUs without bfloat16).
+@pytest.mark.parametrize(
+    "precision", [pytest.param("mixed_bfloat16", marks=pytest.mark.slow), "auto"]
+)
 def test_precision_is_a_run_setting(in_tmp, precision):
     from kerascnn.training.runtime import resolve_precision
 
@@ -164,6 +168,7 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     assert policy == "float32" and "no native bfloat16" in why
 
 
+@pytest.mark.slow  # another strategy's graphs; two replicas: test_distribute.py
 def test_mirrored_strategy_is_a_run_setting(in_tmp):
     result = recipes.run(
         "deep_mnist", smoke=True, verbose=0, strategy="mirrored", export={"enabled": False}
@@ -268,6 +273,7 @@ def test_a_diverging_recipe_is_one_line_exit_2_and_exports_nothing(in_tmp, capfd
     assert not (run_dir / "metrics.json").exists()  # a failed run records no results
 
 
+@pytest.mark.slow  # two epochs with their own callbacks
 def test_label_smoothing_and_a_plateau_schedule(in_tmp):
     from kerascnn.training.tasks import ClassificationTask
 

@@ -17,18 +17,28 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def digits_0_to_4(tmp_path_factory):
-    """A deep MNIST CNN trained on digits 0-4 (2,000 images, 2 epochs)."""
-    runs = tmp_path_factory.mktemp("source")
+def train_on_0_to_4(runs, images: int, epochs: int):
+    """The run directory of a deep MNIST CNN trained on `images` digits 0-4 for `epochs`."""
     return recipes.run(
         "deep_mnist",
         verbose=0,
-        epochs=2,
+        epochs=epochs,
         batch_size=50,
         runs_dir=str(runs),
-        **{**SMALL, "data.classes": (0, 1, 2, 3, 4), "data.train_limit": 2000},
+        **{**SMALL, "data.classes": (0, 1, 2, 3, 4), "data.train_limit": images},
     ).run_dir
+
+
+@pytest.fixture(scope="module")
+def digits_0_to_4(tmp_path_factory):
+    """A source run for the mechanics of transfer: briefly trained (200 digits 0-4, 1 epoch)."""
+    return train_on_0_to_4(tmp_path_factory.mktemp("source"), images=200, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def trained_on_0_to_4(tmp_path_factory):
+    """A source worth transferring from: 2,000 digits 0-4, 2 epochs."""
+    return train_on_0_to_4(tmp_path_factory.mktemp("trained"), images=2000, epochs=2)
 
 
 def fine_tune(runs_dir, **overrides):
@@ -43,9 +53,9 @@ def fine_tune(runs_dir, **overrides):
 
 
 @pytest.mark.slow  # two trainings compared: a minute
-def test_fine_tuning_from_other_digits_beats_training_from_scratch(digits_0_to_4, tmp_path):
+def test_fine_tuning_from_other_digits_beats_training_from_scratch(trained_on_0_to_4, tmp_path):
     scratch = fine_tune(tmp_path / "scratch")
-    tuned = fine_tune(tmp_path / "tuned", **{"transfer.init_from": str(digits_0_to_4)})
+    tuned = fine_tune(tmp_path / "tuned", **{"transfer.init_from": str(trained_on_0_to_4)})
     assert list(tuned.metrics["data"]["class_names"]) == ["5", "6", "7", "8", "9"]
     assert tuned.metrics["test_accuracy"] > scratch.metrics["test_accuracy"] + 0.04
 
