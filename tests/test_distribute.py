@@ -106,9 +106,15 @@ print(json.dumps({"replicas": two.num_replicas_in_sync,
 @pytest.fixture(scope="module")
 def replica_losses():
     """{model: [losses on one device, losses on two replicas]} of the script, per step."""
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=900
-    )
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=900
+        )
+        # TensorFlow's MirroredStrategy on two logical CPUs has died of SIGSEGV under heavy CPU
+        # load here (twice, in 2026-12); killed by a signal, the script runs once more. A Python
+        # error or different losses fail at once.
+        if done.returncode >= 0:
+            break
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2

@@ -13,8 +13,21 @@ import pytest
 
 from kerascnn import recipes
 
+# Measured here on 2026-12-03 (48 steps of 128 on 2 shared cores, about 9 minutes each): training
+# accuracy 10.3 / 10.4 / 12.4 % (alexnet) and 9.9 / 9.8 / 11.9 % (vgg16) in epochs 1-3, the
+# loss at chance. Open in issue 22; strict, so a fix that makes them learn makes this test fail
+# until the mark goes.
+NOT_LEARNING_YET = pytest.mark.xfail(
+    strict=True, reason="issue 22: at chance after 48 steps at the recipe's settings"
+)
 # One recipe per family; the deeper members share their family's builder and settings.
-FAMILIES = ["deep_mnist", "lenet5", "alexnet", "vgg16", "resnet18", "inception_v1"]
+# resnet18 and inception_v1 are not measured this way yet (issue 22).
+FAMILIES = [
+    "deep_mnist",
+    "lenet5",
+    pytest.param("alexnet", marks=NOT_LEARNING_YET),
+    pytest.param("vgg16", marks=NOT_LEARNING_YET),
+]
 STEPS_PER_EPOCH = 16  # three epochs: 48 steps
 # Clearly below chance: a model that guesses uniformly has a loss of ln 10.
 BELOW_CHANCE = math.log(10) - 0.15
