@@ -120,6 +120,7 @@ def test_a_new_export_never_overwrites_an_old_one(smoke):
     assert not [p for p in second.export_dir.parent.iterdir() if p.name.startswith(".partial")]
 
 
+@pytest.mark.slow  # two epochs of 3,000 digits; fast: test_learning.py's run that learns
 def test_training_learns_digits(in_tmp):
     result = recipes.run(
         "deep_mnist",

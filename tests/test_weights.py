@@ -480,6 +480,7 @@ def test_torch_reads_our_checkpoint_and_we_read_torchs(tmp_path, torchvision):
         assert all(np.array_equal(read[k], v.numpy()) for k, v in tensors.items())
 
 
+@pytest.mark.slow  # five networks built twice, in Keras and in torch (the bench extra)
 @pytest.mark.parametrize(
     "family,size,kwargs",
     [
