@@ -66,6 +66,7 @@ def test_show_resolves_overrides(in_tmp, capfd):
     assert shown["batch_size"] == 100
 
 
+@pytest.mark.slow  # a fresh process; in process: test_run_recipe_file_by_path
 def test_run_smoke_end_to_end(tmp_path):
     done = kerascnn("run", "deep_mnist", "--smoke", "--epochs", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
