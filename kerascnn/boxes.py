@@ -49,6 +49,8 @@ RPN_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 HEAD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 # Largest log-size change decoded (torchvision's bbox_xform_clip): exp() must not overflow.
 MAX_LOG_SCALE = math.log(1000.0 / 16)
+# The class of a padding row in a detection label (`pad_targets`).
+PADDING = -1
 
 
 def base_anchors(scales: Sequence[float] = SCALES, ratios: Sequence[float] = RATIOS) -> tf.Tensor:
@@ -219,6 +221,28 @@ def per_class_nms(
         tf.cast(result.nmsed_classes, tf.int32),
         result.valid_detections,
     )
+
+
+def pad_targets(boxes, labels, max_boxes: int) -> np.ndarray:
+    """One image's detection label as datasets carry it: float32 (max_boxes, 5), each row a
+    normalised box and its class (y_min, x_min, y_max, x_max, class), padded with rows of class
+    `PADDING` (-1), so that images of different box counts batch together."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    labels = np.asarray(labels).reshape(-1)
+    if len(boxes) > max_boxes:
+        raise KerasCNNError(f"{len(boxes)} boxes do not fit a label of {max_boxes} rows")
+    target = np.zeros((max_boxes, 5), np.float32)
+    target[:, 4] = PADDING
+    target[: len(boxes), :4] = boxes
+    target[: len(boxes), 4] = labels
+    return target
+
+
+def unpad_targets(target) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised boxes (k, 4), labels int64 (k,)) of a `pad_targets` label."""
+    target = np.asarray(target)
+    kept = target[:, 4] != PADDING
+    return target[kept, :4], target[kept, 4].astype(np.int64)
 
 
 def coco_map(ground_truth, detections, *, classes: int) -> dict[str, float]:

@@ -16,6 +16,7 @@ from kerascnn.models import (  # noqa: F401
     classic,
     dcgan,
     deep_cnn,
+    faster_rcnn,
     fcn,
     inception,
     resnet,
