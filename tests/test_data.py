@@ -1,12 +1,19 @@
 import gzip
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kerascnn.data import TrainingStream, batches, create_augmentation, load_dataset
+from kerascnn.data import (
+    TrainingStream,
+    batches,
+    create_augmentation,
+    flips_left_out,
+    load_dataset,
+)
 from kerascnn.data.idx import find_split_files, read_idx, read_split, write_idx
 from kerascnn.data.sources import BUNDLED_DIR, network_reachable
 from kerascnn.errors import DataError, UnknownNameError
@@ -298,6 +305,31 @@ def test_training_stream_is_a_function_of_seed_epoch_and_step(preset):
 
 def test_no_augmentation_is_no_layer():
     assert create_augmentation("none", image_shape=(28, 28, 1)) is None
+
+
+@pytest.mark.parametrize("preset", ["cifar", "imagenet"])
+def test_data_whose_mirror_images_are_other_classes_is_never_flipped(preset):
+    def flips(layer):
+        return any(isinstance(part, keras.layers.RandomFlip) for part in layer.layers)
+
+    shape = (32, 32, 3)
+    assert flips(create_augmentation(preset, image_shape=shape))
+    assert not flips(create_augmentation(preset, image_shape=shape, mirror=False))
+    assert "without its horizontal flips" in flips_left_out(preset, image_shape=shape, mirror=False)
+    assert flips_left_out(preset, image_shape=shape, mirror=True) == ""
+    assert flips_left_out("digits", image_shape=(28, 28, 1), mirror=False) == ""
+
+
+def test_digits_are_not_mirror_invariant_and_class_folders_are(tmp_path):
+    sample = load_dataset(DataConfig(name="mnist_sample", train_limit=8, test_limit=8))
+    assert sample.info.mirror_invariant is False
+    for split in ("train", "test"):
+        for name in ("cat", "dog"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            keras.utils.save_img(folder / "a.png", np.zeros((8, 8, 3), "uint8"))
+    folders = load_dataset(DataConfig(name="pets", data_dir=str(tmp_path), image_shape=(8, 8, 3)))
+    assert folders.info.mirror_invariant is True
 
 
 def test_grey_digits_are_adapted_to_a_colour_model():

@@ -224,6 +224,9 @@ def test_a_cifar_recipe_offline_exports_for_its_own_input_shape(in_tmp):
     result = recipes.run("alexnet", smoke=True, verbose=0, callbacks={"checkpoint": False})
     assert "padded 28x28 to 32x32, 1 -> 3 channels" in result.notice
     assert result.metrics["data"]["adaptation"] == "padded 28x28 to 32x32, 1 -> 3 channels"
+    # The CIFAR augmentation's flips would mirror the sample's digits into other shapes.
+    assert "without its horizontal flips" in result.metrics["data"]["note"]
+    assert result.metrics["data"]["mirror_invariant"] is False
     signature = tf.saved_model.load(str(result.export_dir)).signatures["serving_default"]
     (spec,) = signature.structured_input_signature[1].values()
     assert spec.shape.as_list() == [None, 32, 32, 3]

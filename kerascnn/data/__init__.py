@@ -1,6 +1,6 @@
 """The data layer: dataset sources, the tf.data pipeline and augmentation presets."""
 
-from kerascnn.data.augment import create_augmentation
+from kerascnn.data.augment import create_augmentation, flips_left_out
 from kerascnn.data.pipeline import TrainingStream, batches
 from kerascnn.data.sources import BUNDLED_SAMPLE, DatasetInfo, Splits, load_dataset
 
@@ -11,5 +11,6 @@ __all__ = [
     "TrainingStream",
     "batches",
     "create_augmentation",
+    "flips_left_out",
     "load_dataset",
 ]

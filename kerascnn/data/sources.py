@@ -51,6 +51,9 @@ class DatasetInfo:
     class_names: tuple[str, ...] = ()
     # The bundled sample stands in for data that could not be loaded (`DataConfig.offline_fallback`).
     fallback: bool = False
+    # Whether a mirrored image still shows its class. Not for handwriting and printed digits: a
+    # mirrored 2, 3 or 7 is no digit at all, so augmentation leaves horizontal flips out.
+    mirror_invariant: bool = True
 
     @property
     def notice(self) -> str:
@@ -74,12 +77,16 @@ class Splits:
     captions: dict[str, list[list[str]]] | None = None
 
 
+# tfds datasets of characters, whose mirror images are other shapes or none (`mirror_invariant`).
+HANDWRITTEN_OR_PRINTED = frozenset({"mnist", "emnist", "kmnist", "binarized_mnist", "svhn_cropped"})
+
+
 def load_dataset(config) -> Splits:
     """Loads the data a recipe's `DataConfig` asks for; see the module docstring for the order."""
     data_dir = config.data_dir or os.environ.get(DATA_DIR_ENV)
     if config.name == BUNDLED_SAMPLE:
         arrays, source = _read_idx_dir(BUNDLED_DIR), f"bundled MNIST sample ({BUNDLED_DIR})"
-        return _from_arrays(config, arrays, source=source, name=config.name)
+        return _from_arrays(config, arrays, source=source, name=config.name, mirror_invariant=False)
     if data_dir:
         data_dir = files.unpacked(data_dir)
         if folders.has_class_folders(data_dir):
@@ -101,8 +108,13 @@ def load_dataset(config) -> Splits:
                 f"train a captioning recipe on it: kerascnn run flickr8k --data-dir {data_dir}"
             )
         arrays = _read_idx_dir(data_dir)
+        # IDX is MNIST's format (and EMNIST's, KMNIST's): handwriting.
         return _from_arrays(
-            config, arrays, source=f"IDX files in {Path(data_dir).resolve()}", name=config.name
+            config,
+            arrays,
+            source=f"IDX files in {Path(data_dir).resolve()}",
+            name=config.name,
+            mirror_invariant=False,
         )
     return _from_tfds(config)
 
@@ -197,6 +209,7 @@ def _from_tfds(config) -> Splits:
         image_shape=shape,
         num_classes=builder.info.features[label].num_classes,
         class_names=tuple(builder.info.features[label].names),
+        mirror_invariant=config.name not in HANDWRITTEN_OR_PRINTED,
     )
     sizes = {split: builder.info.splits[split].num_examples for split in ("train", "test")}
     return _classified(config, train_raw, test_raw, sizes, label_mode=label_mode, **info)
@@ -227,6 +240,7 @@ def _fall_back(config, *, reason: str) -> Splits:
         name=BUNDLED_SAMPLE,
         note=note,
         fallback=True,
+        mirror_invariant=False,
     )
 
 
@@ -240,6 +254,7 @@ def _from_arrays(
     class_names=None,
     label_mode: str = "fine",
     fallback: bool = False,
+    mirror_invariant: bool = True,
 ) -> Splits:
     (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
     if class_names:
@@ -261,6 +276,7 @@ def _from_arrays(
         class_names=tuple(class_names or (str(label) for label in range(num_classes))),
         note=note,
         fallback=fallback,
+        mirror_invariant=mirror_invariant,
     )
 
 

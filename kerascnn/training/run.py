@@ -18,7 +18,13 @@ import tensorflow as tf
 import kerascnn
 from kerascnn import files, runs, viz
 from kerascnn.config import Recipe, to_dict
-from kerascnn.data import TrainingStream, batches, create_augmentation, load_dataset
+from kerascnn.data import (
+    TrainingStream,
+    batches,
+    create_augmentation,
+    flips_left_out,
+    load_dataset,
+)
 from kerascnn.errors import RecipeError, TrainingError
 from kerascnn.export import export_model
 from kerascnn.training import cluster, ensemble, resume
@@ -102,12 +108,21 @@ def fit_to_fallback(recipe: Recipe, data):
         f"recipe's fallback_epochs) instead of the {recipe.epochs} planned for the full data; "
         "--epochs N chooses."
     )
-    info = dataclasses.replace(data.info, note=note)
     return (
         dataclasses.replace(recipe, epochs=epochs),
-        dataclasses.replace(data, info=info),
+        noted(data, note, replace=True),
         recipe.epochs,
     )
+
+
+def noted(data, note: str, *, replace: bool = False):
+    """`data` whose info's note (printed, and recorded in metrics.json) ends with, or with
+    `replace` is, `note`."""
+    if not note:
+        return data
+    if not replace:
+        note = " ".join(filter(None, [data.info.note, note]))
+    return dataclasses.replace(data, info=dataclasses.replace(data.info, note=note))
 
 
 def check_outputs(recipe: Recipe, parameters: int) -> None:
@@ -179,6 +194,11 @@ def run_recipe(
         task = task_of(recipe)
         data = task.load(recipe.data)
         recipe, data, planned_epochs = fit_to_fallback(recipe, data)
+        mirror = data.info.mirror_invariant
+        data = noted(
+            data,
+            flips_left_out(recipe.augmentation, image_shape=data.info.image_shape, mirror=mirror),
+        )
         check_batch_size(recipe, data.info.num_train)
         with strategy.scope():
             model = task.build(recipe, data)
@@ -195,7 +215,10 @@ def run_recipe(
             batch_size=recipe.batch_size,
             seed=recipe.seed,
             augmentation=create_augmentation(
-                recipe.augmentation, image_shape=data.info.image_shape, seed=recipe.seed
+                recipe.augmentation,
+                image_shape=data.info.image_shape,
+                seed=recipe.seed,
+                mirror=mirror,
             ),
             sequential_augmentation=recipe.deterministic,
             progress=preparing(data.info.num_train, "training"),
