@@ -245,6 +245,30 @@ def unpad_targets(target) -> tuple[np.ndarray, np.ndarray]:
     return target[kept, :4], target[kept, 4].astype(np.int64)
 
 
+def truth_in_pixels(targets, image_size) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
+    """`coco_map`'s ground truth of a batch of `pad_targets` labels (batch, max_boxes, 5) of
+    images of `image_size` = (height, width): per image (pixel boxes, labels, image_size)."""
+    height, width = (int(v) for v in image_size)
+    scale = np.array([height, width, height, width], np.float32)
+    return [
+        (found * scale, labels, (height, width))
+        for found, labels in (unpad_targets(target) for target in np.asarray(targets))
+    ]
+
+
+def unpad_detections(pixel_boxes, classes, scores, valid) -> list[tuple]:
+    """`coco_map`'s detections of a detector's padded outputs (batch, n, ...) and counts (batch,):
+    per image (pixel boxes, classes, scores) of its first `valid` rows."""
+    return [
+        (
+            np.asarray(pixel_boxes[i][:count]),
+            np.asarray(classes[i][:count]),
+            np.asarray(scores[i][:count]),
+        )
+        for i, count in enumerate(np.asarray(valid).astype(int))
+    ]
+
+
 def coco_map(ground_truth, detections, *, classes: int) -> dict[str, float]:
     """COCO's box mAP of `detections` against `ground_truth`, by pycocotools' `COCOeval`.
 

@@ -13,6 +13,7 @@
     kerascnn predict runs/deep_mnist/20261122-081500 seven.png photo.jpg [--top 3] [--json]
     kerascnn export runs/deep_mnist/20261122-081500 --format litert --quantize int8
     kerascnn segment saved_models/fcn8s_digits/1 canvas.png [more.png ...] [--out-dir DIR]
+    kerascnn detect saved_models/faster_rcnn_digits/1 canvas.png [more.png ...] [--score 0.5]
 
 Bad input ends in one line on stderr and exit code 2, before anything is written.
 """
@@ -235,6 +236,13 @@ def _segment(args) -> None:
     print(format_segmentations(segment_files(args.source, args.images, out_dir=args.out_dir)))
 
 
+def _detect(args) -> None:
+    from kerascnn.tools.detect import detect_files, format_detections
+
+    found = detect_files(args.source, args.images, out_dir=args.out_dir, score=args.score)
+    print(format_detections(found))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kerascnn", description="Train the classic CNN families with recipes.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -326,6 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--out-dir", default=".", help="where <image>_segmented.png go (default: here)"
     )
     segment.set_defaults(handler=_segment)
+    detect = commands.add_parser(
+        "detect", help="find objects in image files: writes each with its boxes and labels drawn"
+    )
+    detect.add_argument(
+        "source", help="a detection run directory, export (saved_models/NAME/N) or .keras file"
+    )
+    detect.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, GIF), any size")
+    detect.add_argument(
+        "--score", type=float, default=0.5, help="smallest score of a box drawn (default 0.5)"
+    )
+    detect.add_argument(
+        "--out-dir", default=".", help="where <image>_detected.png go (default: here)"
+    )
+    detect.set_defaults(handler=_detect)
     export = commands.add_parser(
         "export",
         help="export a run's model for TensorFlow, onnxruntime or LiteRT, verified in that runtime",

@@ -289,7 +289,9 @@ class CallbackConfig:
 
     GAN runs instead write a grid of `sample_grid` images from fixed noise every epoch, and score
     `quality_examples` generated images (Inception Score, Fréchet distance; `kerascnn.quality`)
-    every `quality_every` epochs (0: only at the end).
+    every `quality_every` epochs (0: only at the end). Detection runs picture `sample_grid`
+    held-out images with their boxes every epoch and score the first `quality_examples` of them
+    by COCO mAP every `quality_every` epochs.
     """
 
     group: ClassVar[str] = "callbacks"
@@ -424,7 +426,8 @@ class Recipe:
     `target_accuracy` is the published test accuracy the recipe reproduces on the full data, from `source`;
     `target_inception_score` the score a GAN recipe must reach (`kerascnn.quality`);
     `target_bleu4` the corpus BLEU-4 of a captioning recipe's greedy test captions;
-    `target_mean_iou` the mean IoU over the classes of a segmentation recipe's test split.
+    `target_mean_iou` the mean IoU over the classes of a segmentation recipe's test split;
+    `target_map50` a detection recipe's COCO-style mAP at IoU 0.5 on its test split.
     `smoke` holds extra overrides for the seconds-long smoke version (see `smoke_version`).
     """
 
@@ -454,6 +457,7 @@ class Recipe:
     target_inception_score: float | None = None
     target_bleu4: float | None = None
     target_mean_iou: float | None = None
+    target_map50: float | None = None
     source: str = ""
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -491,6 +495,12 @@ class Recipe:
             "target_mean_iou",
             "None or in (0, 1]",
             self.target_mean_iou,
+        )
+        _require(
+            self.target_map50 is None or 0 < self.target_map50 <= 1,
+            "target_map50",
+            "None or in (0, 1]",
+            self.target_map50,
         )
         _require(
             self.target_accuracy is None or 0 < self.target_accuracy <= 1,

@@ -306,3 +306,47 @@ def mask_grid(images, true, predicted, classes: int, *, title: str = "") -> Figu
         tiles += [image, colour_mask(truth, classes), colour_mask(guess, classes)]
         titles += ["image", "true", "predicted"]
     return image_grid(tiles, titles, columns=6, title=title)
+
+
+def draw_boxes(image, boxes, labels, class_names, *, scores=None, width: int = 2) -> np.ndarray:
+    """`image` (uint8 RGB) with `boxes` ((k, 4) pixel (y_min, x_min, y_max, x_max)) drawn in
+    their class's colour, each labelled with its class name (and score, if given)."""
+    from PIL import Image, ImageDraw
+
+    image = np.asarray(image, np.uint8)
+    if image.ndim == 2 or image.shape[-1] == 1:
+        image = np.repeat(image.reshape(image.shape[:2] + (1,)), 3, axis=-1)
+    picture = Image.fromarray(np.ascontiguousarray(image[..., :3]))
+    draw = ImageDraw.Draw(picture)
+    # Class colours of the VOC palette, skipping its black (class 0 there is the background).
+    palette = class_colours(len(class_names) + 1)[1:]
+    for index, (box, label) in enumerate(
+        zip(np.asarray(boxes).reshape(-1, 4), labels, strict=True)
+    ):
+        top, left, bottom, right = (float(v) for v in box)
+        colour = tuple(int(c) for c in palette[int(label) % len(palette)])
+        draw.rectangle([left, top, right - 1, bottom - 1], outline=colour, width=width)
+        text = str(class_names[int(label)])
+        if scores is not None:
+            text += f" {float(scores[index]):.2f}"
+        corner = (left + 1, max(0.0, top - 11))
+        draw.rectangle(draw.textbbox(corner, text), fill=colour)
+        draw.text(corner, text, fill=(255, 255, 255) if sum(colour) < 384 else (0, 0, 0))
+    return np.asarray(picture)
+
+
+def box_grid(images, true, predicted, class_names, *, title: str = "", scale: int = 2) -> Figure:
+    """Per image two tiles: its true boxes, and the predicted ones with their scores. `true`:
+    per image (boxes, labels); `predicted`: per image (boxes, labels, scores); boxes in pixels.
+    Tiles are enlarged `scale` times first, so that labels stay legible on small images."""
+    tiles, titles = [], []
+    for image, (boxes, labels), (found, classes, scores) in zip(
+        images, true, predicted, strict=True
+    ):
+        big = np.repeat(np.repeat(np.asarray(image, np.uint8), scale, axis=0), scale, axis=1)
+        tiles.append(draw_boxes(big, np.asarray(boxes) * scale, labels, class_names))
+        tiles.append(
+            draw_boxes(big, np.asarray(found) * scale, classes, class_names, scores=scores)
+        )
+        titles += ["true", "predicted"]
+    return image_grid(tiles, titles, columns=4, title=title)

@@ -1,5 +1,6 @@
 """The callbacks of a run: TensorBoard, CSV history, checkpoint, learning rate, speed and held-out
-images (`InspectionLogger`), NaN guard, and the GAN's and captioner's per-epoch figures and scores."""
+images (`InspectionLogger`), NaN guard, and the GAN's, captioner's, segmenter's and detector's
+per-epoch figures and scores."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerascnn import compat, runs, viz
+from kerascnn import boxes, compat, runs, viz
 from kerascnn.data.pipeline import take_examples
 from kerascnn.models.common import PREDICTIONS
 from kerascnn.models.dcgan import generate_pixels, requested_labels, sample_sheet
@@ -174,6 +175,71 @@ class MaskLogger(EpochFigure):
             self.classes,
             title=f"epoch {epoch + 1}: held-out images, true and predicted classes",
         )
+
+
+class BoxLogger(EpochFigure):
+    """A detector on held-out images after every epoch: COCO mAP, mAP@0.5 and mAP@0.75
+    (`kerascnn.boxes.coco_map`) of its detections of the first `count` of them in the epoch logs
+    (`val_map`, `val_map50`, `val_map75`, after the first epoch, every `every` epochs and after
+    the last; NaN in between), and the first
+    `grid` with their true and predicted boxes (`EpochFigure`, tag `boxes`). `held_out` =
+    (images, padded box labels); `score` the smallest score drawn."""
+
+    tag = "boxes"
+
+    def __init__(
+        self, held_out, folder, log_dir=None, *, class_names, count, every=1, grid=8, score=0.5
+    ):
+        super().__init__(folder, log_dir)
+        self.images, self.targets = held_out
+        self.class_names = tuple(class_names)
+        self.count = count
+        self.every = every
+        self.grid = grid
+        self.score = score
+
+    def figure(self, epoch, logs):
+        last = epoch + 1 == self.params.get("epochs")
+        # The first epoch too: the history's columns are those of the first epoch's logs.
+        scored = bool(self.count) and (
+            epoch == 0 or last or bool(self.every and (epoch + 1) % self.every == 0)
+        )
+        shown = max(self.count if scored else 0, self.grid)
+        detections = predict_detections(self.model, self.images[:shown])
+        truth = boxes.truth_in_pixels(self.targets[:shown], self.images.shape[1:3])
+        if self.count and logs is not None:
+            scores = (
+                boxes.coco_map(
+                    truth[: self.count], detections[: self.count], classes=len(self.class_names)
+                )
+                if scored
+                else dict.fromkeys(("map", "map50", "map75"), float("nan"))
+            )
+            # NaN when not scored: every epoch has the same columns (a resumed run's too).
+            logs.update({f"val_{key}": value for key, value in scores.items()})
+        kept = [
+            tuple(part[found[2] >= self.score] for part in found)
+            for found in detections[: self.grid]
+        ]
+        return viz.box_grid(
+            self.images[: self.grid],
+            [(found, labels) for found, labels, _ in truth[: self.grid]],
+            kept,
+            self.class_names,
+            title=f"epoch {epoch + 1}: held-out images, true and predicted boxes "
+            f"(score >= {self.score:g})",
+        )
+
+
+def predict_detections(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> list:
+    """A detector's detections of `images` (pixel values): per image (pixel boxes, classes,
+    scores), best first."""
+    if not len(images):
+        return []
+    outputs = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return boxes.unpad_detections(
+        outputs["pixel_boxes"], outputs["classes"], outputs["scores"], outputs["valid_detections"]
+    )
 
 
 def main_output(outputs):

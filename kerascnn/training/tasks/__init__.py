@@ -4,6 +4,7 @@
 - `GanTask`: a DCGAN, scored by the Inception Score and Fréchet distance of its digits.
 - `CaptioningTask`: Show and Tell, scored by BLEU of its captions.
 - `SegmentationTask`: FCN, a class per pixel, scored by mean IoU.
+- `DetectionTask`: Faster R-CNN, boxes with classes and scores, scored by COCO mAP.
 
 A recipe's task comes from its model's registry entry (`task_of`).
 """
@@ -21,12 +22,19 @@ from kerascnn.training.tasks.classification import (
     heads,
     inference_model,
 )
+from kerascnn.training.tasks.detection import DetectionTask
 from kerascnn.training.tasks.gan import GanTask
 from kerascnn.training.tasks.segmentation import SegmentationTask
 
 TASKS = {
     task.name: task
-    for task in (ClassificationTask(), GanTask(), CaptioningTask(), SegmentationTask())
+    for task in (
+        ClassificationTask(),
+        GanTask(),
+        CaptioningTask(),
+        SegmentationTask(),
+        DetectionTask(),
+    )
 }
 
 
@@ -48,6 +56,7 @@ __all__ = [
     "TASKS",
     "CaptioningTask",
     "ClassificationTask",
+    "DetectionTask",
     "GanTask",
     "SegmentationTask",
     "Task",
