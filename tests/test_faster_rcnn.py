@@ -162,3 +162,29 @@ def test_training_steps_lower_the_loss():
 def test_refusals(arguments, message):
     with pytest.raises(KerasCNNError, match=message):
         create_model("faster_rcnn", **{**SMALL, **arguments})
+
+
+# Slow: a fit step traced and a checkpoint written and read (about 8 s on 2 cores).
+@pytest.mark.slow
+def test_a_checkpoint_restores_weights_optimizer_and_sampling_state(tmp_path):
+    from kerascnn.training import resume
+
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
+    targets = np.stack([boxes.pad_targets([[0.1, 0.2, 0.6, 0.5]], [1], 2)] * 4)
+    model = create_model("faster_rcnn", **SMALL)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(images, targets, batch_size=2, epochs=1, verbose=0)
+    resume.save(model, tmp_path, resume.Progress(epoch=1))
+    again = create_model("faster_rcnn", **{**SMALL, "seed": 7})
+    again.compile(optimizer=keras.optimizers.Adam(1e-3))
+    progress, _ = resume.restore(again, tmp_path)
+    assert progress.epoch == 1
+    assert int(again.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    np.testing.assert_array_equal(again.seed_generator.state, model.seed_generator.state)
+    for mine, theirs in zip(again.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    # The next steps sample and train alike.
+    first = model.fit(images, targets, batch_size=2, epochs=1, verbose=0).history["loss"]
+    second = again.fit(images, targets, batch_size=2, epochs=1, verbose=0).history["loss"]
+    np.testing.assert_allclose(first, second, rtol=1e-5)
