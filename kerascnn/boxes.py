@@ -269,7 +269,7 @@ def unpad_detections(pixel_boxes, classes, scores, valid) -> list[tuple]:
     ]
 
 
-def coco_map(ground_truth, detections, *, classes: int) -> dict[str, float]:
+def coco_map(ground_truth, detections, *, classes: int, curves: bool = False) -> dict:
     """COCO's box mAP of `detections` against `ground_truth`, by pycocotools' `COCOeval`.
 
     Args:
@@ -277,12 +277,16 @@ def coco_map(ground_truth, detections, *, classes: int) -> dict[str, float]:
             width) of the image).
         detections: per image (same order), (boxes (d, 4) in pixels, labels (d,), scores (d,)).
         classes: the number of object classes.
+        curves: also return COCOeval's interpolated precision-recall curves at IoU 0.5.
 
     Returns:
         {"map": mAP averaged over IoU 0.50:0.05:0.95, "map50": at IoU 0.5 (Pascal VOC's
         threshold), "map75": at IoU 0.75}: the first three numbers of `COCOeval.summarize`
         (all areas, up to 100 detections per image). A class with no ground truth box in these
-        images is left out of the mean, as COCOeval does; no detections at all score 0.
+        images is left out of the mean, as COCOeval does; no detections at all score 0. With
+        `curves`, also "recall" (the 101 recall points 0, 0.01 ... 1) and "precision" (101,
+        classes): each class's interpolated precision at IoU 0.5 (NaN for a class without
+        ground truth, 0 past its highest recall).
     """
     coco_tools = _pycocotools()
     images, annotations = [], []
@@ -312,7 +316,12 @@ def coco_map(ground_truth, detections, *, classes: int) -> dict[str, float]:
         )
     ]
     if not results:
-        return {"map": 0.0, "map50": 0.0, "map75": 0.0}
+        scores = {"map": 0.0, "map50": 0.0, "map75": 0.0}
+        if curves:
+            present = {a["category_id"] - 1 for a in annotations}
+            flat = [[0.0 if c in present else math.nan for c in range(classes)]] * 101
+            scores.update(recall=list(np.linspace(0, 1, 101)), precision=np.array(flat))
+        return scores
     # pycocotools prints its progress; the scores are returned instead.
     with contextlib.redirect_stdout(io.StringIO()):
         truth = coco_tools.coco.COCO()
@@ -329,7 +338,16 @@ def coco_map(ground_truth, detections, *, classes: int) -> dict[str, float]:
         evaluation.summarize()
     # -1: no ground truth of any class at these settings (cannot happen: there is some).
     stats = [max(0.0, float(value)) for value in evaluation.stats[:3]]
-    return dict(zip(("map", "map50", "map75"), stats, strict=True))
+    scores = dict(zip(("map", "map50", "map75"), stats, strict=True))
+    if curves:
+        # eval["precision"]: (IoU thresholds, recall points, classes, area ranges, max detections);
+        # IoU 0.5 first, area "all" first, 100 detections last; -1 where a class has no truth.
+        precision = np.asarray(evaluation.eval["precision"][0, :, :, 0, -1], np.float64)
+        scores.update(
+            recall=list(evaluation.params.recThrs),
+            precision=np.where(precision < 0, np.nan, precision),
+        )
+    return scores
 
 
 def _xywh(boxes) -> list[list[float]]:

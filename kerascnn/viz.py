@@ -350,3 +350,26 @@ def box_grid(images, true, predicted, class_names, *, title: str = "", scale: in
         )
         titles += ["true", "predicted"]
     return image_grid(tiles, titles, columns=4, title=title)
+
+
+def precision_recall_figure(recall, precision, class_names, *, title: str = "") -> Figure:
+    """Each class's precision-recall curve (thin) and their mean (bold): `precision` (points,
+    classes), NaN for a class without ground truth (left out)."""
+    precision = np.asarray(precision, np.float64)
+    figure = Figure(figsize=(5.5, 4.2), layout="constrained")
+    axis = figure.subplots()
+    colours = class_colours(len(class_names) + 1)[1:] / 255
+    for index, name in enumerate(class_names):
+        if not np.isnan(precision[:, index]).all():
+            axis.plot(recall, precision[:, index], lw=0.8, color=colours[index], label=str(name))
+    axis.plot(recall, np.nanmean(precision, axis=1), lw=2.5, color="black", label="mean")
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    if len(class_names) <= 20:
+        axis.legend(fontsize=6, ncols=2, loc="lower left")
+    if title:
+        axis.set_title(title, fontsize=9)
+    return figure

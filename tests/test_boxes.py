@@ -159,3 +159,18 @@ def test_coco_map_by_hand():
     assert boxes.coco_map(truth, [(np.zeros((0, 4)), [], [])], classes=1)["map"] == 0.0
     with pytest.raises(KerasCNNError, match="no"):
         boxes.coco_map([(np.zeros((0, 4)), [], (10, 10))], perfect, classes=1)
+
+
+def test_coco_map_gives_precision_recall_curves():
+    truth = [(np.array([[0, 0, 100, 100], [0, 100, 50, 150]]), np.array([0, 0]), (200, 200))]
+    # One of two boxes found, after a false positive: precision 1/2 up to recall 1/2, then 0.
+    found = [
+        (np.array([[150, 150, 190, 190], [0, 0, 100, 100]]), np.array([0, 0]), np.array([0.9, 0.8]))
+    ]
+    scores = boxes.coco_map(truth, found, classes=2, curves=True)
+    recall, precision = np.asarray(scores["recall"]), scores["precision"]
+    assert recall.shape == (101,) and precision.shape == (101, 2)
+    assert np.isnan(precision[:, 1]).all()  # class 1 has no ground truth
+    np.testing.assert_allclose(precision[recall <= 0.5, 0], 0.5)
+    np.testing.assert_allclose(precision[recall > 0.5, 0], 0.0)
+    assert scores["map50"] == pytest.approx(0.5 * 51 / 101)

@@ -134,8 +134,10 @@ def test_detect_writes_pictures_and_refuses_what_it_cannot_use(trained, tmp_path
 
 
 @pytest.mark.slow
-def test_the_report_of_a_detection_run_shows_boxes(trained):
+def test_the_report_of_a_detection_run_shows_boxes_and_precision_recall(trained):
     from kerascnn.tools.report import write_report
 
     page = write_report(trained.run_dir)
-    assert {"curves.png", "boxes.png"} <= {p.name for p in page.parent.iterdir()}
+    assert {"curves.png", "boxes.png", "precision_recall.png"} <= {
+        p.name for p in page.parent.iterdir()
+    }

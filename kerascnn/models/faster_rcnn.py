@@ -650,9 +650,13 @@ def faster_rcnn(
     _check(name, **{f"anchor size {s}": s for s in (*anchor_scales, *anchor_ratios)})
     if not head_units:
         raise KerasCNNError(f"{name}: head_units needs at least one layer width")
-    for fraction in ("rpn_positive_fraction", "head_positive_fraction"):
-        if not 0 < locals()[fraction] <= 1:
-            raise KerasCNNError(f"{name}: {fraction} must be in (0, 1], got {locals()[fraction]}")
+    fractions = {
+        "rpn_positive_fraction": rpn_positive_fraction,
+        "head_positive_fraction": head_positive_fraction,
+    }
+    for argument, value in fractions.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise KerasCNNError(f"{name}: {argument} must be in (0, 1], got {value!r}")
     if input_shape is None or len(input_shape) != 3 or None in input_shape:
         raise KerasCNNError(
             f"{name}: input_shape must be a fixed (height, width, 3), got {input_shape}"

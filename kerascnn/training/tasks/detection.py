@@ -25,6 +25,8 @@ from kerascnn.training.tasks.base import Task, Unread, optimizer_for, write_curv
 # A detector whose mAP@0.5 is at most this has not learned (an untrained one scores ~0).
 CHANCE_MAP50 = 0.05
 REPORT_EXAMPLES = 8
+# Test images the report's precision-recall curves are measured on, at most.
+CURVE_EXAMPLES = 500
 # The smallest score of the boxes the pictures draw.
 PICTURE_SCORE = 0.5
 
@@ -162,26 +164,40 @@ class DetectionTask(Task):
         )
 
     def report_figures(self, folder, recipe, model, run_dir, *, examples: int) -> list[str]:
-        """Curves, and test images with their true and predicted boxes."""
-        small = apply_overrides(recipe, {"data.train_limit": 1, "data.test_limit": REPORT_EXAMPLES})
+        """Curves, test images with their true and predicted boxes, and the precision-recall
+        curves at IoU 0.5 of up to `examples` (at most `CURVE_EXAMPLES`) test images."""
+        count = max(REPORT_EXAMPLES, min(examples, CURVE_EXAMPLES))
+        small = apply_overrides(recipe, {"data.train_limit": 1, "data.test_limit": count})
         data = self.load(small.data)
-        images, targets = first_examples(
-            batches(data.test, batch_size=REPORT_EXAMPLES), REPORT_EXAMPLES
-        )
+        images, targets = first_examples(batches(data.test, batch_size=recipe.batch_size), count)
+        detections = predict_detections(model, images, batch_size=recipe.batch_size)
+        truth = boxes.truth_in_pixels(targets, images.shape[1:3])
         found = [
             tuple(part[scores >= PICTURE_SCORE] for part in (b, c, scores))
-            for b, c, scores in predict_detections(model, images)
+            for b, c, scores in detections[:REPORT_EXAMPLES]
         ]
-        truth = boxes.truth_in_pixels(targets, images.shape[1:3])
+        names = data.info.class_names
         grid = viz.box_grid(
-            images.astype("uint8"),
-            [(b, labels) for b, labels, _ in truth],
+            images[:REPORT_EXAMPLES].astype("uint8"),
+            [(b, labels) for b, labels, _ in truth[:REPORT_EXAMPLES]],
             found,
-            data.info.class_names,
+            names,
             title=f"{recipe.name}: test images, true and predicted boxes "
             f"(score >= {PICTURE_SCORE:g})",
         )
-        paths = [*write_curves(folder, recipe, run_dir), viz.save(grid, folder / "boxes.png")]
+        scores = boxes.coco_map(truth, detections, classes=len(names), curves=True)
+        curves = viz.precision_recall_figure(
+            scores["recall"],
+            scores["precision"],
+            names,
+            title=f"{recipe.name}: precision-recall at IoU 0.5 on {len(truth)} test images "
+            f"(mAP@0.5 {scores['map50']:.3f})",
+        )
+        paths = [
+            *write_curves(folder, recipe, run_dir),
+            viz.save(grid, folder / "boxes.png"),
+            viz.save(curves, folder / "precision_recall.png"),
+        ]
         return [path.name for path in paths]
 
 
