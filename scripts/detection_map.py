@@ -1,16 +1,17 @@
 """Faster R-CNN's mAP on the synthetic digit canvases (issue 23: targets mAP@0.5 >= 0.90 and COCO
 mAP@[.5:.95] >= 0.60 over the ten digits).
 
-    python scripts/detection_map.py [--epochs 8] [--data-dir MNIST_IDX_DIR] [--set KEY=VALUE ...]
+    python scripts/detection_map.py [--epochs 10] [--data-dir MNIST_IDX_DIR] [--set KEY=VALUE ...]
 
 Trains the `faster_rcnn_digits` recipe through the one run function (a fresh run under runs/,
 exported and verified), then records its test COCO mAP, mAP@0.5, mAP@0.75, detection speed
 (images/s of the whole test split, batches of the recipe's size), epochs and time, with the
 commit and machine, in docs/measurements/detection_map.json. The canvases use the bundled MNIST
-sample's digits unless --data-dir gives MNIST IDX files. Time: 135-180 s per epoch of the 4,000
-canvases... measured at 2,000 canvases: 68-90 ms per training image at 128 px on the 2 shared
-CPU cores under a load average of 4, so about 5-6 minutes per epoch of the 4,000 canvases and
-45 minutes for the recipe's 8 epochs (less on idle cores).
+sample's digits unless --data-dir gives MNIST IDX files. Time: 40 ms per training image at
+128 px with the recipe's settings on the 2 CPU cores when nobody else uses them (80 ms under a
+load average of 4), so about 2.7 minutes per epoch of the 4,000 canvases and 30 minutes for the
+recipe's 10 epochs (an hour on loaded cores); detection runs at about 80 images/s. Not run to
+the end yet; the shorter trials are in docs/experiments/2026-12-03-faster-rcnn.md.
 """
 
 from __future__ import annotations
