@@ -94,7 +94,9 @@ def export_run(
     records = {runs.RECIPE: to_dict(recipe), runs.METRICS: trained.metrics}
     directory = export_dir or recipe.export.directory
     if format == "saved_model":
-        return export_model(model, directory, recipe.name, sample=sample, records=records)
+        return export_model(
+            model, directory, recipe.name, sample=sample, records=records, atol=task.export_atol
+        )
     images, _ = take_examples(test, verify_images)
     calibration = None
     if quantize == "int8":

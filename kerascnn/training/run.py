@@ -354,6 +354,7 @@ def finish(recipe, task, model, scores, history, data, strategy, test, run_dir, 
             recipe.name,
             sample=sample,
             records={runs.RECIPE: to_dict(recipe), runs.METRICS: metrics},
+            atol=task.export_atol,
         )
         metrics["export_dir"] = str(export_dir)
     if history:

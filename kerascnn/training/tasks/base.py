@@ -47,6 +47,9 @@ class Task:
     # Whether its export may go to other runtimes (ONNX, LiteRT, quantized), where it is verified
     # by its outputs and top-1 labels on test images (`kerascnn.tools.export`): a classifier's.
     runtime_exports = False
+    # The largest difference allowed between the reloaded SavedModel's outputs and the Keras
+    # model's (`kerascnn.export.export_model`).
+    export_atol = 1e-5
 
     # -- the recipe --------------------------------------------------------------------------
     def check(self, recipe) -> None:
