@@ -179,3 +179,21 @@ def test_the_map_script_records_its_figures(tmp_path, monkeypatch, capsys):
     assert {"test_map", "test_map75", "test_images_per_second", "commit"} <= set(row)
     assert row["target_map50"] == 0.9 and row["target_map"] == 0.6 and row["epochs"] == 1
     assert "faster_rcnn_digits: mAP@0.5" in capsys.readouterr().out
+
+
+# Slow: two runs of the task (about 40 s on 2 cores).
+@pytest.mark.slow
+def test_deterministic_runs_end_with_identical_weights(tmp_path):
+    weights = []
+    for _ in range(2):
+        result = recipes.run(
+            "faster_rcnn_digits",
+            smoke=True,
+            fresh=True,
+            verbose=0,
+            deterministic=True,
+            runs_dir=str(tmp_path / "runs"),
+            **{"export.enabled": False, "data.train_limit": 16},
+        )
+        weights.append(result.model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
