@@ -69,7 +69,7 @@ def source_path(init_from: str) -> Path | None:
             return candidate
     raise RecipeError(
         f"transfer.init_from {init_from!r} holds no model (looked for "
-        f"{', '.join(str(c) for c in candidates)}); give a run directory, an export "
+        f"{', '.join(repr(str(c)) for c in candidates)}); give a run directory, an export "
         "(saved_models/NAME/VERSION) or a .keras file"
     )
 
