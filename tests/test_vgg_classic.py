@@ -1,6 +1,7 @@
 """VGG-11/13/16/19, LeNet-5 and AlexNet: reference parameter counts, small inputs, heads, errors."""
 
 import keras
+import numpy as np
 import pytest
 
 import kerascnn.models.classic  # noqa: F401  (registers the builders before the package imports it)
@@ -205,6 +206,25 @@ def test_lenet5_activation():
 def test_bad_stem_names_the_choices():
     with pytest.raises(KerasCNNError, match=r"stem must be one of 'imagenet', 'small', got 'tiny'"):
         models.get("alexnet")(stem="tiny")
+
+
+def test_alexnet_paper_initialisation_gives_the_relus_positive_inputs():
+    # Krizhevsky et al. (2012), section 5: weights N(0, 0.01); biases 1 in conv2, conv4, conv5,
+    # fc1 and fc2 (blocks 2 and 3 here), 0 elsewhere. The layout and the count stay.
+    keras.utils.set_random_seed(0)
+    model = build("alexnet", input_shape=(32, 32, 3), classes=10, initialization="paper")
+    assert model.count_params() == ALEXNET_SMALL_10
+    biases = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense):
+            kernel, bias = layer.get_weights()
+            assert kernel.std() == pytest.approx(0.01, rel=0.05), layer.name
+            biases[layer.name] = set(np.unique(bias).tolist())
+    ones = {"block2_conv1", "block3_conv2", "block3_conv3", "fc1", "fc2"}
+    assert {name for name, values in biases.items() if values == {1.0}} == ones
+    assert all(values == {0.0} for name, values in biases.items() if name not in ones)
+    with pytest.raises(KerasCNNError, match=r"initialization must be one of 'glorot', 'paper'"):
+        build("alexnet", input_shape=(32, 32, 3), initialization="caffe")
 
 
 # torchvision's vgg11_bn ... vgg19_bn (its documented counts, which leave out BatchNorm's running

@@ -27,6 +27,7 @@ def conv2d(
     activation=None,
     name,
     kernel_initializer="glorot_uniform",
+    bias_initializer="zeros",
     use_bias=True,
 ):
     """A convolution with explicit zero `padding` in pixels, as papers and PyTorch state it.
@@ -48,5 +49,6 @@ def conv2d(
         activation=activation,
         use_bias=use_bias,
         kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
         name=name,
     )(x)

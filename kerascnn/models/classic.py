@@ -45,6 +45,12 @@ ALEXNET_STEMS = MappingProxyType(
     }
 )
 ALEXNET_POOL = (3, 2)  # overlapping pooling: 3x3 windows, stride 2
+# The paper's initialisation (section 5): every weight from N(0, 0.01); the biases of the second,
+# fourth and fifth convolutions and of the hidden dense layers at 1, "providing the ReLUs with
+# positive inputs" to speed up the early stages of learning; the other biases at 0.
+ALEXNET_INITIALIZATIONS = ("glorot", "paper")
+ALEXNET_PAPER_STD = 0.01
+ALEXNET_PAPER_BIAS_ONE = frozenset({"block2_conv1", "block3_conv2", "block3_conv3", "fc1", "fc2"})
 ALEXNET_MAP = 6  # torchvision's AdaptiveAvgPool2d((6, 6)) in front of the classifier
 ALEXNET_UNITS = 4096
 
@@ -171,9 +177,21 @@ def _alexnet_min_size(stem):
     return size
 
 
-def alexnet_block(x, convolutions, pools, *, name):
+def _alexnet_initializers(initialization, layer):
+    """Keyword arguments giving `layer` the kernel and bias initialisers of `initialization`."""
+    if initialization == "glorot":
+        return {}
+    bias = 1.0 if layer in ALEXNET_PAPER_BIAS_ONE else 0.0
+    return {
+        "kernel_initializer": keras.initializers.RandomNormal(stddev=ALEXNET_PAPER_STD),
+        "bias_initializer": keras.initializers.Constant(bias),
+    }
+
+
+def alexnet_block(x, convolutions, pools, *, name, initialization="glorot"):
     """Convolutions with ReLU (explicit pixel padding, as torchvision), then a 3x3/2 max-pool."""
     for index, (filters, kernel, stride, padding) in enumerate(convolutions, start=1):
+        conv = f"{name}_conv{index}"
         x = conv2d(
             x,
             filters,
@@ -181,7 +199,8 @@ def alexnet_block(x, convolutions, pools, *, name):
             strides=stride,
             padding=padding,
             activation="relu",
-            name=f"{name}_conv{index}",
+            name=conv,
+            **_alexnet_initializers(initialization, conv),
         )
     if pools:
         pool_size, pool_stride = ALEXNET_POOL
@@ -208,15 +227,21 @@ def to_classifier_map(x, *, name):
     return adaptive_pool(ALEXNET_MAP, name="adaptive_pool")(x)
 
 
-def alexnet_classifier(x, classes, dropout, *, name):
+def alexnet_classifier(x, classes, dropout, *, name, initialization="glorot"):
     """Flatten, Dropout, Dense 4096 + ReLU, Dropout, Dense 4096 + ReLU, Dense `classes`."""
     x = layers.Flatten(name="flatten")(to_classifier_map(x, name=name))
     # torchvision drops out the inputs of fc1 and fc2: the outputs of flatten and fc1.
     for index, source in enumerate(("flatten", "fc1"), start=1):
         if dropout:
             x = layers.Dropout(dropout, name=f"{source}_dropout")(x)
-        x = layers.Dense(ALEXNET_UNITS, activation="relu", name=f"fc{index}")(x)
-    return layers.Dense(classes, name="fc3")(x)
+        dense = f"fc{index}"
+        x = layers.Dense(
+            ALEXNET_UNITS,
+            activation="relu",
+            name=dense,
+            **_alexnet_initializers(initialization, dense),
+        )(x)
+    return layers.Dense(classes, name="fc3", **_alexnet_initializers(initialization, "fc3"))(x)
 
 
 @models.register
@@ -232,6 +257,7 @@ def alexnet(
     *,
     stem="imagenet",
     dropout=0.5,
+    initialization="glorot",
 ) -> keras.Model:
     """AlexNet, torchvision's single-tower form: five convolutions, 61,100,840 parameters.
 
@@ -251,7 +277,9 @@ def alexnet(
     and at 28 px with the small stem; 32 px gives 7x7), so the count does not depend on the input
     size. The two towers and local response normalisation of the paper are left out, as in
     torchvision (the paper's towers also differ in filter counts). Weights start from Keras'
-    Glorot-uniform default, biases at zero.
+    Glorot-uniform default, biases at zero; `initialization="paper"` gives the paper's instead
+    (section 5: weights from N(0, 0.01), the biases of the second, fourth and fifth convolutions
+    and of `fc1` and `fc2` at 1, which gives the ReLUs positive inputs from the first step).
 
     Reference:
     - [ImageNet Classification with Deep Convolutional Neural Networks](
@@ -273,6 +301,7 @@ def alexnet(
             convolution, no max-pool).
         dropout: rate of the dropout in front of `fc1` and `fc2` (torchvision: 0.5); 0 leaves it
             out. It has no parameters.
+        initialization: `"glorot"` (Keras' defaults) or `"paper"` (Krizhevsky et al.'s).
 
     Returns:
         A Functional `keras.Model`; its output is float32.
@@ -293,6 +322,7 @@ def alexnet(
     )
     common.check_rate(name, "dropout", dropout)
     common.check_choice(name, "stem", stem, ALEXNET_STEMS)
+    common.check_choice(name, "initialization", initialization, ALEXNET_INITIALIZATIONS)
     inputs = common.stem_input(
         name=name,
         stem=stem,
@@ -308,10 +338,12 @@ def alexnet(
         inputs, family="alexnet", weights=weights, include_top=include_top, classes=classes
     )
     for block, (convolutions, pools) in enumerate(_alexnet_blocks(stem), start=1):
-        x = alexnet_block(x, convolutions, pools, name=f"block{block}")
+        x = alexnet_block(
+            x, convolutions, pools, name=f"block{block}", initialization=initialization
+        )
 
     if include_top:
-        x = alexnet_classifier(x, classes, dropout, name=name)
+        x = alexnet_classifier(x, classes, dropout, name=name, initialization=initialization)
         x = common.predictions(x, classifier_activation)
     else:
         x = common.pooled_features(x, pooling)
