@@ -223,6 +223,43 @@ def per_class_nms(
     )
 
 
+# The class `label_regions` gives a region it leaves out of training (between the two thresholds).
+IGNORED = -1
+
+
+def label_regions(
+    regions, truth, labels, *, positive_iou: float = 0.5, negative_iou: float = 0.3
+) -> np.ndarray:
+    """The training classes of candidate regions, R-CNN style: int64 (n,), 1 + the class of the
+    true box a region overlaps most when that IoU is at least `positive_iou`, 0 (background)
+    when its best IoU with every true box is below `negative_iou`, `IGNORED` (-1) in between.
+
+    Girshick et al. (2014, sec. 2.3 and appendix B) fine-tuned the CNN with positives at
+    IoU >= 0.5 and everything else background, and trained the SVMs with the true boxes as
+    positives and regions below IoU 0.3 as negatives, leaving out the regions in between;
+    `negative_iou=positive_iou` gives the fine-tuning's labelling.
+
+    Args:
+        regions: (n, 4) boxes, in the same units as `truth`.
+        truth: (k, 4) true boxes (k may be 0: every region is background).
+        labels: (k,) their classes, 0 .. classes - 1.
+    """
+    if not 0 <= negative_iou <= positive_iou <= 1:
+        raise KerasCNNError(
+            "label_regions needs 0 <= negative_iou <= positive_iou <= 1, got "
+            f"negative_iou={negative_iou}, positive_iou={positive_iou}"
+        )
+    regions = np.asarray(regions, np.float32).reshape(-1, 4)
+    truth = np.asarray(truth, np.float32).reshape(-1, 4)
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    if not len(truth):
+        return np.zeros(len(regions), np.int64)
+    overlaps = iou(regions, truth).numpy()
+    best = overlaps.max(axis=1)
+    classes = np.where(best >= positive_iou, 1 + labels[overlaps.argmax(axis=1)], IGNORED)
+    return np.where(best < negative_iou, 0, classes).astype(np.int64)
+
+
 def pad_targets(boxes, labels, max_boxes: int) -> np.ndarray:
     """One image's detection label as datasets carry it: float32 (max_boxes, 5), each row a
     normalised box and its class (y_min, x_min, y_max, x_max, class), padded with rows of class

@@ -19,6 +19,7 @@ from kerascnn.models import (  # noqa: F401
     faster_rcnn,
     fcn,
     inception,
+    rcnn,
     resnet,
     vgg,
 )

@@ -2,7 +2,8 @@
 [--out-dir DIR]`.
 
 The source is a detection run directory, its export (`saved_models/NAME/VERSION`) or a `.keras`
-file, loaded by `kerascnn.runs.load_trained`. Each image (any size; PNG, JPEG, BMP, GIF) is resized
+file, loaded by `kerascnn.runs.load_trained`: a Faster R-CNN, or an R-CNN (a run directory or
+`.keras` file: it has no export), which runs selective search on each image first. Each image (any size; PNG, JPEG, BMP, GIF) is resized
 to the model's input, its objects detected (per-class NMS inside the model), and the boxes scoring
 at least `score` scaled back to the original image and drawn on it with their class names and
 scores; `<stem>_detected.png` is written to the output folder. Class names are the ones the run
@@ -20,8 +21,9 @@ import tensorflow as tf
 from kerascnn import files, runs, viz
 from kerascnn.data.folders import read_image
 from kerascnn.errors import KerasCNNError
-from kerascnn.models.faster_rcnn import BOXES, CLASSES, SCORES, VALID
-from kerascnn.training.tasks import task_of
+from kerascnn.models.faster_rcnn import BOXES, CLASSES, SCORES, VALID, FasterRCNN
+from kerascnn.models.rcnn import RCNN
+from kerascnn.training.tasks import DetectionTask, task_of
 
 SUFFIX = "_detected.png"
 
@@ -39,17 +41,17 @@ class Detections:
 def load_detector(source):
     """(model: pixel values 0-255 -> detections, class names) for `source`."""
     trained = runs.load_trained(source)
-    if trained.recipe is not None and task_of(trained.recipe).name != "detection":
+    if trained.recipe is not None and not isinstance(task_of(trained.recipe), DetectionTask):
         task = task_of(trained.recipe)
         raise KerasCNNError(
             f"{source} holds {task.kind} ({trained.recipe.model.name!r}), not a detector; "
             "kerascnn detect needs a detection run, export or .keras file"
         )
     model = trained.model
-    if not all(hasattr(model, part) for part in ("backbone", "rpn", "head")):
+    if not isinstance(model, (FasterRCNN, RCNN)):
         raise KerasCNNError(
-            f"{source} holds {model.name!r}, not a detector (a Faster R-CNN); pass a detection "
-            "run, export or .keras file"
+            f"{source} holds {model.name!r}, not a detector (a Faster R-CNN or an R-CNN); pass "
+            "a detection run, export or .keras file"
         )
     names = tuple(trained.data.get("class_names") or ()) or tuple(
         str(c) for c in range(model.classes)

@@ -155,7 +155,7 @@ def _unread_targets(recipe: Recipe) -> dict[str, Unread]:
             (None,),
         )
         for other in TASKS.values()
-        if other is not task
+        if other.target_field != task.target_field  # R-CNN's and Faster R-CNN's: one figure
     }
 
 

@@ -5,6 +5,7 @@
 - `CaptioningTask`: Show and Tell, scored by BLEU of its captions.
 - `SegmentationTask`: FCN, a class per pixel, scored by mean IoU.
 - `DetectionTask`: Faster R-CNN, boxes with classes and scores, scored by COCO mAP.
+- `RCNNTask`: R-CNN, a detection task whose classifier learns from warped region proposals.
 
 A recipe's task comes from its model's registry entry (`task_of`).
 """
@@ -24,6 +25,7 @@ from kerascnn.training.tasks.classification import (
 )
 from kerascnn.training.tasks.detection import DetectionTask
 from kerascnn.training.tasks.gan import GanTask
+from kerascnn.training.tasks.rcnn import RCNNTask
 from kerascnn.training.tasks.segmentation import SegmentationTask
 
 TASKS = {
@@ -34,6 +36,7 @@ TASKS = {
         CaptioningTask(),
         SegmentationTask(),
         DetectionTask(),
+        RCNNTask(),
     )
 }
 
@@ -58,6 +61,7 @@ __all__ = [
     "ClassificationTask",
     "DetectionTask",
     "GanTask",
+    "RCNNTask",
     "SegmentationTask",
     "Task",
     "Unread",

@@ -42,6 +42,11 @@ class DetectionTask(Task):
     # (or of the image, for normalised boxes and for scores) still catches a detection that
     # differs.
     export_atol = 1e-3
+    # What `learning_failure` suggests.
+    likely_causes = (
+        "a learning rate too high or too low, too few steps, anchors (model.args.anchor_scales) "
+        "far from the objects' sizes, or boxes that do not match the images"
+    )
 
     def check(self, recipe) -> None:
         """Images with boxes, and no augmentation (the presets move images, not their boxes)."""
@@ -162,11 +167,7 @@ class DetectionTask(Task):
             found = f"the training loss never fell below its first epoch's ({losses[0]:.4f})"
         else:
             return ""
-        return (
-            f"this run did not learn: {found}. Likely causes: a learning rate too high or too low, "
-            "too few steps, anchors (model.args.anchor_scales) far from the objects' sizes, or "
-            "boxes that do not match the images"
-        )
+        return f"this run did not learn: {found}. Likely causes: {self.likely_causes}"
 
     def report_figures(self, folder, recipe, model, run_dir, *, examples: int) -> list[str]:
         """Curves, test images with their true and predicted boxes, and the precision-recall
