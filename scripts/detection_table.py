@@ -2,7 +2,7 @@
 point that one CNN doing everything is faster.
 
     python scripts/detection_table.py [--data-dir MNIST_IDX_DIR] [--set KEY=VALUE ...]
-        [--set-rcnn KEY=VALUE ...] [--set-faster KEY=VALUE ...] [--smoke]
+        [--set-rcnn KEY=VALUE ...] [--set-faster KEY=VALUE ...] [--smoke] [--only RECIPE]
 
 Trains `rcnn_digits` and `faster_rcnn_digits` through the one run function (fresh runs under
 runs/, no exports), each scored by the detection task's COCO evaluation (pycocotools) on the
@@ -12,7 +12,7 @@ selective search on every image), training time (R-CNN's includes selective sear
 training images, `train_proposal_seconds`), epochs, training images and parameters, with the
 commit and machine, in docs/measurements/detection_table.json, and prints a Markdown table.
 `--set` applies to both recipes, `--set-rcnn` / `--set-faster` to one; `--smoke` trains each
-recipe's smoke version (seconds; what the test runs).
+recipe's smoke version (seconds; what the test runs); `--only` trains and records one of them.
 
 Time on 2 cores: faster_rcnn_digits about 30 minutes on idle cores (scripts/detection_map.py),
 rcnn_digits about 10 (see docs/guides/detection.md): not run to the end yet.
@@ -52,11 +52,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--set-rcnn", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--set-faster", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="each recipe's smoke version")
+    parser.add_argument(
+        "--only", choices=RECIPES, help="train and record one of the two (no comparison)"
+    )
     args = parser.parse_args(argv)
     own = {"rcnn_digits": args.set_rcnn, "faster_rcnn_digits": args.set_faster}
     code = measurements.provenance()  # before training: the package may change during a run
     rows = {}
-    for name in RECIPES:
+    for name in [args.only] if args.only else RECIPES:
         settings = {"export.enabled": "false", **parse_assignments(args.set + own[name])}
         if args.data_dir:
             settings["data.data_dir"] = args.data_dir
