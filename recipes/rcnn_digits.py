@@ -1,15 +1,19 @@
 """rcnn_digits: R-CNN (Girshick et al. 2014) on the synthetic digit canvases, fully offline.
 
-Figure: not measured here at this version. Measured beside faster_rcnn_digits (mAP@0.5, COCO
-mAP, images/s with the proposals, training time) on the same 500 test canvases by
+Figure: mAP@0.5 0.717, COCO mAP 0.403 (mAP@0.75 0.387) on the 500 test canvases, 6.5 images/s
+with selective search, trained in 445 s (126 s of selective search on the 1,000 training
+canvases, then 319 s for 5 epochs) on 2 CPU cores shared with other runs (commit a205d56,
+docs/measurements/detection_table.json), by
 
-    python scripts/detection_table.py
+    python scripts/detection_table.py --only rcnn_digits
+
+`python scripts/detection_table.py` puts it beside faster_rcnn_digits on the same canvases.
 
 The slow original of region-based detection: selective search (OpenCV's, fast mode) proposes
-about 120 regions per 128-px canvas, each is warped to 32x32 (2 px of context) and classified by
+about 100 regions per 128-px canvas, each is warped to 32x32 (2 px of context) and classified by
 LeNet-5 (ReLU) with 11 outputs, background and the ten digits; per-class NMS at IoU 0.3 keeps
 the detections. The classifier learns from the regions of 1,000 training canvases (selective
-search runs once on each, about 75 ms): the true boxes and the proposals of IoU >= 0.5 with one
+search runs once on each, about 80 ms): the true boxes and the proposals of IoU >= 0.5 with one
 are that digit, proposals below 0.3 with every digit are background (the paper's SVM
 threshold), those in between are left out. No export: selective search is OpenCV code outside
 the TensorFlow graph; `kerascnn detect RUN_DIR image.png` uses the run.

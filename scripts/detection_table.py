@@ -14,8 +14,9 @@ commit and machine, in docs/measurements/detection_table.json, and prints a Mark
 `--set` applies to both recipes, `--set-rcnn` / `--set-faster` to one; `--smoke` trains each
 recipe's smoke version (seconds; what the test runs); `--only` trains and records one of them.
 
-Time on 2 cores: faster_rcnn_digits about 30 minutes on idle cores (scripts/detection_map.py),
-rcnn_digits about 10 (see docs/guides/detection.md): not run to the end yet.
+Time on 2 cores: rcnn_digits 7.5 minutes on cores shared with other runs (measured with --only
+rcnn_digits), faster_rcnn_digits an estimated 30 minutes on idle ones (scripts/detection_map.py):
+about 40 minutes for both, an hour or more on loaded cores; not run to the end yet.
 """
 
 from __future__ import annotations
