@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from script_loader import load_script
 
 from kerascnn import recipes, runs
 from kerascnn.cli import main
@@ -146,18 +147,7 @@ def test_the_report_of_a_detection_run_shows_boxes_and_precision_recall(trained)
 # Slow: the script trains an epoch of the recipe, shrunk (about a minute on 2 cores).
 @pytest.mark.slow
 def test_the_map_script_records_its_figures(tmp_path, monkeypatch, capsys):
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    scripts = Path(__file__).resolve().parent.parent / "scripts"
-    sys.path.insert(0, str(scripts))  # the script imports its helper as `python scripts/x.py`
-    try:
-        spec = importlib.util.spec_from_file_location("detection_map", scripts / "detection_map.py")
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
-    finally:
-        sys.path.remove(str(scripts))
+    script = load_script("detection_map")
     monkeypatch.setattr(script, "PATH", tmp_path / "detection_map.json")
     settings = {
         "runs_dir": tmp_path / "runs",

@@ -10,6 +10,7 @@ version on the full MNIST."""
 import math
 
 import pytest
+from script_loader import load_script
 
 from kerascnn import recipes
 
@@ -28,28 +29,15 @@ FAMILIES = [
     pytest.param("alexnet", marks=NOT_LEARNING_YET),
     pytest.param("vgg16", marks=NOT_LEARNING_YET),
 ]
-STEPS_PER_EPOCH = 16  # three epochs: 48 steps
 # Clearly below chance: a model that guesses uniformly has a loss of ln 10.
 BELOW_CHANCE = math.log(10) - 0.15
+early_learning = load_script("early_learning")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
 def test_each_family_learns_digits_at_its_recipes_settings(tmp_path, name):
-    recipe = recipes.get(name)
-    overrides = {
-        "epochs": 3,
-        "data.name": "mnist_sample",
-        "data.train_limit": STEPS_PER_EPOCH * recipe.batch_size,
-        "data.test_limit": 256,
-        "runs_dir": str(tmp_path / "runs"),
-        "export.enabled": False,
-        "callbacks.tensorboard": False,
-        "callbacks.checkpoint": False,
-        "callbacks.inspect_examples": 0,
-    }
-    if recipe.optimizer.schedule == "cosine":  # the first epochs of the recipe's own plan
-        overrides["optimizer.schedule_epochs"] = recipe.optimizer.schedule_epochs or recipe.epochs
-    result = recipes.run(recipes.resolve(recipe, overrides), verbose=0)
+    # Three epochs of 16 steps at the recipe's batch size (scripts/early_learning.py's budget).
+    result = early_learning.early_losses(recipes.get(name), str(tmp_path / "runs"))
     losses = result.history["loss"]
     assert losses[-1] < BELOW_CHANCE, f"{name}: training loss per epoch {losses}"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from script_loader import load_script
 
 from kerascnn import boxes, recipes, runs
 from kerascnn.cli import main
@@ -245,20 +246,7 @@ def test_detect_draws_an_rcnn_runs_boxes_and_export_says_why_not(trained, tmp_pa
 
 @pytest.mark.slow
 def test_the_comparison_script_puts_both_detectors_in_one_table(tmp_path, monkeypatch, capsys):
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    scripts = Path(__file__).resolve().parent.parent / "scripts"
-    sys.path.insert(0, str(scripts))  # the script imports its helper as `python scripts/x.py`
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "detection_table", scripts / "detection_table.py"
-        )
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
-    finally:
-        sys.path.remove(str(scripts))
+    script = load_script("detection_table")
     monkeypatch.setattr(script, "PATH", tmp_path / "detection_table.json")
     both = [f"runs_dir={tmp_path / 'runs'}", "data.test_limit=4", "data.train_limit=16"]
     arguments = ["--smoke", "--set-faster", "batch_size=8", "--set-rcnn", "batch_size=16"]

@@ -1,7 +1,6 @@
 """scripts/reproduce.py and scripts/measurements.py: figures over seeds, recorded as they finish."""
 
 import contextlib
-import importlib.util
 import io
 import json
 import sys
@@ -9,24 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from script_loader import SCRIPTS, load_script
 
 from kerascnn.data.idx import find_split_files, read_split, write_idx
 from kerascnn.data.sources import BUNDLED_DIR
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name: str):
-    sys.path.insert(
-        0, str(SCRIPTS)
-    )  # the scripts import their helper as `python scripts/x.py` does
-    try:
-        spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
 
 
 def write_digits(folder: Path, per_class: dict) -> Path:
