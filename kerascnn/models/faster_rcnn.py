@@ -61,6 +61,36 @@ BOXES, PIXEL_BOXES, CLASSES, SCORES, VALID = (
     "scores",
     "valid_detections",
 )
+
+
+def detection_outputs(candidates, class_scores, image_shape, settings) -> dict:
+    """A detector's outputs from its scored candidate boxes: per-class NMS (`settings`'
+    `detections`, `detection_iou`, `score_threshold`), boxes in pixels and normalised.
+
+    Args:
+        candidates: (batch, n, classes or 1, 4) pixel boxes.
+        class_scores: (batch, n, classes) without the background's column; 0 for padding rows.
+    """
+    kept = settings["detections"]
+    pixel_boxes, scores, classes, number = boxes.per_class_nms(
+        candidates,
+        class_scores,
+        max_per_class=kept,
+        max_total=kept,
+        iou_threshold=settings["detection_iou"],
+        score_threshold=settings["score_threshold"],
+    )
+    height, width = image_shape[:2]
+    size = tf.constant([height, width, height, width], tf.float32)
+    return {
+        BOXES: pixel_boxes / size,
+        PIXEL_BOXES: pixel_boxes,
+        CLASSES: classes,
+        SCORES: scores,
+        VALID: number,
+    }
+
+
 # torchvision's smooth L1 beta for both stages.
 SMOOTH_L1_BETA = 1 / 9
 LOSSES = ("rpn_objectness", "rpn_box", "head_class", "head_box")
@@ -327,24 +357,7 @@ class FasterRCNN(keras.Model):
         scores = tf.nn.softmax(logits, axis=-1)[:, :, 1:]
         # Padding proposals (past `valid`) score nothing.
         real = tf.sequence_mask(valid, count, dtype=tf.float32)[:, :, None]
-        kept = self.settings["detections"]
-        pixel_boxes, scores, classes, number = boxes.per_class_nms(
-            found,
-            scores * real,
-            max_per_class=kept,
-            max_total=kept,
-            iou_threshold=self.settings["detection_iou"],
-            score_threshold=self.settings["score_threshold"],
-        )
-        height, width = self.image_shape[:2]
-        size = tf.constant([height, width, height, width], tf.float32)
-        return {
-            BOXES: pixel_boxes / size,
-            PIXEL_BOXES: pixel_boxes,
-            CLASSES: classes,
-            SCORES: scores,
-            VALID: number,
-        }
+        return detection_outputs(found, scores * real, self.image_shape, self.settings)
 
     # -- training ----------------------------------------------------------------------------
     @property

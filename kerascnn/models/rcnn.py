@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from kerascnn import boxes
 from kerascnn.errors import KerasCNNError
-from kerascnn.models.faster_rcnn import BOXES, CLASSES, PIXEL_BOXES, SCORES, VALID
+from kerascnn.models.faster_rcnn import detection_outputs
 from kerascnn.models.pixels import taking_pixels
 from kerascnn.registry import models
 
@@ -317,24 +317,12 @@ class RCNN(keras.Model):
         probabilities = tf.reshape(tf.cast(probabilities, tf.float32), [batch, size, -1])
         # Padding rows (past an image's count) score nothing.
         real = tf.sequence_mask(counts, size, dtype=tf.float32)[:, :, None]
-        kept = self.settings["detections"]
-        pixel_boxes, scores, classes, number = boxes.per_class_nms(
+        return detection_outputs(
             proposals[:, :, None, :],
             probabilities[:, :, 1:] * real,
-            max_per_class=kept,
-            max_total=kept,
-            iou_threshold=self.settings["detection_iou"],
-            score_threshold=self.settings["score_threshold"],
+            self.image_shape,
+            self.settings,
         )
-        height, width = self.image_shape[:2]
-        scale = tf.constant([height, width, height, width], tf.float32)
-        return {
-            BOXES: pixel_boxes / scale,
-            PIXEL_BOXES: pixel_boxes,
-            CLASSES: classes,
-            SCORES: scores,
-            VALID: number,
-        }
 
     # -- training ----------------------------------------------------------------------------
     @property
