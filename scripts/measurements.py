@@ -11,6 +11,7 @@ commit it was measured at and the machine:
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
 import os
@@ -20,7 +21,9 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from kerascnn import recipes
 from kerascnn.files import atomic_path
+from kerascnn.overrides import parse_assignments
 
 ROOT = Path(__file__).resolve().parent.parent
 MEASUREMENTS = ROOT / "docs" / "measurements"
@@ -85,3 +88,21 @@ def _locked(folder: Path):
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def run_canvas_recipe(name: str, description: str, argv=None):
+    """(result, provenance) of the dense-prediction recipe `name` trained as its script's command
+    line (`--epochs`, `--data-dir` for the canvases' MNIST digits, `--set KEY=VALUE`) asks."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--epochs", type=int, help="default: the recipe's")
+    parser.add_argument("--data-dir", help="MNIST IDX files whose digits fill the canvases")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    recipe = recipes.resolve(name, parse_assignments(args.set), from_text=True)
+    overrides = {}
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    if args.data_dir:
+        overrides["data.data_dir"] = args.data_dir
+    code = provenance()  # before training: the package may change during a run
+    return recipes.run(recipe, fresh=True, verbose=2, **overrides), code

@@ -12,7 +12,6 @@ epoch of the 4,000 canvases and 1.5-2 hours for the recipe's 12 epochs (less on 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,27 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import measurements  # noqa: E402  (scripts/measurements.py)
 
-from kerascnn import recipes  # noqa: E402
-from kerascnn.overrides import parse_assignments  # noqa: E402
-
 RECIPE = "fcn8s_digits"
 PATH = measurements.MEASUREMENTS / "segmentation_iou.json"
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, help="default: the recipe's")
-    parser.add_argument("--data-dir", help="MNIST IDX files whose digits fill the canvases")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    recipe = recipes.resolve(RECIPE, parse_assignments(args.set), from_text=True)
-    overrides = {}
-    if args.epochs:
-        overrides["epochs"] = args.epochs
-    if args.data_dir:
-        overrides["data.data_dir"] = args.data_dir
-    code = measurements.provenance()  # before training: the package may change during a run
-    result = recipes.run(recipe, fresh=True, verbose=2, **overrides)
+    result, code = measurements.run_canvas_recipe(RECIPE, __doc__.splitlines()[0], argv)
     metrics = result.metrics
     row = {
         "test_mean_iou": round(metrics["test_mean_iou"], 4),
