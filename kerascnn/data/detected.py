@@ -33,7 +33,12 @@ from kerascnn import files
 from kerascnn.boxes import pad_targets
 from kerascnn.data import coco, idx, voc
 from kerascnn.data.canvases import make_canvases
-from kerascnn.data.segmented import CANVAS_COUNTS, CANVAS_SEEDS, CANVAS_SHAPE
+from kerascnn.data.segmented import (
+    CANVAS_COUNTS,
+    CANVAS_SEEDS,
+    CANVAS_SHAPE,
+    check_dense_config,
+)
 from kerascnn.data.sources import BUNDLED_DIR, DATA_DIR_ENV, network_reachable, split_dataset
 from kerascnn.errors import DataError
 
@@ -52,20 +57,15 @@ TFDS_HOWTO = (
 
 def check_config(config) -> None:
     """Refuses, before anything is read, what no detection source can honour."""
-    if config.classes is not None:
-        raise DataError(
-            "data.classes selects images by class label; a detection image has a class per box, "
-            "so every class is kept (remove the setting)"
-        )
-    if config.name not in DETECTED:
-        raise DataError(
-            f"detection needs images with boxes; got data.name={config.name!r}. Use "
-            f"data.name={DIGIT_CANVASES!r} (synthetic, offline), {VOC!r} or {COCO!r} (with "
-            "--data-dir a folder, or prepared in tfds)"
-        )
-    shape = config.image_shape
-    if shape is not None and shape[2] != 3:
-        raise DataError(f"detection images are RGB: data.image_shape needs 3 channels, got {shape}")
+    check_dense_config(
+        config,
+        task="detection",
+        labelled="box",
+        needs="boxes",
+        names=DETECTED,
+        use=f"data.name={DIGIT_CANVASES!r} (synthetic, offline), {VOC!r} or {COCO!r} (with "
+        "--data-dir a folder, or prepared in tfds)",
+    )
 
 
 def load_detected(config):

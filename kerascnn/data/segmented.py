@@ -40,24 +40,35 @@ CANVAS_SHAPE = (128, 128, 3)
 VOC_SHAPE = (320, 320, 3)
 
 
-def check_config(config) -> None:
-    """Refuses, before anything is read, what no segmentation source can honour."""
+def check_dense_config(config, *, task: str, labelled: str, needs: str, names, use: str) -> None:
+    """The rules every dense-prediction source shares: all classes kept (each image has a class
+    per `labelled` part), a data name from `names` (images with `needs`; `use` says which), RGB
+    images."""
     if config.classes is not None:
         raise DataError(
-            "data.classes selects images by class label; segmentation masks have a class per "
-            "pixel, so every class is kept (remove the setting)"
+            f"data.classes selects images by class label; {task} has a class per {labelled}, so "
+            "every class is kept (remove the setting)"
         )
-    if config.name not in SEGMENTED:
+    if config.name not in names:
         raise DataError(
-            f"segmentation needs images with a class per pixel; got data.name={config.name!r}. "
-            f"Use data.name={DIGIT_CANVASES!r} (synthetic, offline) or data.name={VOC!r} with "
-            "--data-dir a Pascal VOC folder"
+            f"{task} needs images with {needs}; got data.name={config.name!r}. Use {use}"
         )
     shape = config.image_shape
     if shape is not None and shape[2] != 3:
-        raise DataError(
-            f"segmentation images are RGB: data.image_shape needs 3 channels, got {shape}"
-        )
+        raise DataError(f"{task} images are RGB: data.image_shape needs 3 channels, got {shape}")
+
+
+def check_config(config) -> None:
+    """Refuses, before anything is read, what no segmentation source can honour."""
+    check_dense_config(
+        config,
+        task="segmentation",
+        labelled="pixel",
+        needs="a class per pixel",
+        names=SEGMENTED,
+        use=f"data.name={DIGIT_CANVASES!r} (synthetic, offline) or data.name={VOC!r} with "
+        "--data-dir a Pascal VOC folder",
+    )
 
 
 def load_segmented(config):

@@ -65,6 +65,14 @@ class Task:
                 f"optimizer.schedule='plateau' is for classifiers; {recipe.model.name!r} is not one"
             )
 
+    def check_no_augmentation(self, recipe, labels: str) -> None:
+        """Refuses an augmentation preset: they move images, not their `labels` (boxes, masks)."""
+        if recipe.augmentation != "none":
+            raise RecipeError(
+                f"augmentation {recipe.augmentation!r} would move or crop the images but not "
+                f"their {labels}; use augmentation 'none' for {self.name}"
+            )
+
     def check_labelled_images(self, recipe) -> None:
 
         if recipe.data.name in captioned.CAPTIONED and not recipe.data.data_dir:

@@ -16,7 +16,6 @@ import numpy as np
 from kerascnn import boxes, viz
 from kerascnn.data import batches
 from kerascnn.data.detected import DIGIT_CANVASES, check_config, load_detected
-from kerascnn.errors import RecipeError
 from kerascnn.models import create_model
 from kerascnn.overrides import apply_overrides
 from kerascnn.training.callbacks import BoxLogger, image_log_dir, predict_detections
@@ -51,11 +50,7 @@ class DetectionTask(Task):
     def check(self, recipe) -> None:
         """Images with boxes, and no augmentation (the presets move images, not their boxes)."""
         self.check_no_plateau(recipe)
-        if recipe.augmentation != "none":
-            raise RecipeError(
-                f"augmentation {recipe.augmentation!r} would move or crop the images but not "
-                "their boxes; use augmentation 'none' for detection"
-            )
+        self.check_no_augmentation(recipe, "boxes")
         check_config(recipe.data)
 
     def unread_settings(self, recipe) -> dict[str, Unread]:

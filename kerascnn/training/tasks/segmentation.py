@@ -18,7 +18,6 @@ from kerascnn.data.segmented import (
     check_config,
     load_segmented,
 )
-from kerascnn.errors import RecipeError
 from kerascnn.layers import ClassMap
 from kerascnn.models import create_model
 from kerascnn.models.pixels import taking_pixels
@@ -51,11 +50,7 @@ class SegmentationTask(Task):
     def check(self, recipe) -> None:
         """Segmented images, and no augmentation (the presets move images, not their masks)."""
         self.check_no_plateau(recipe)
-        if recipe.augmentation != "none":
-            raise RecipeError(
-                f"augmentation {recipe.augmentation!r} would move or crop the images but not "
-                "their masks; use augmentation 'none' for segmentation"
-            )
+        self.check_no_augmentation(recipe, "masks")
         check_config(recipe.data)
 
     def unread_settings(self, recipe) -> dict[str, Unread]:
